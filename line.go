@@ -1,0 +1,193 @@
+package lineserver
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lineserver/lineserver/internal/lineno"
+	"github.com/lineserver/lineserver/internal/problem"
+	"github.com/lineserver/lineserver/internal/shard"
+)
+
+// writeTimeout bounds how long one chunk of a long line may take to reach
+// a slow client.
+const writeTimeout = 30 * time.Second
+
+// serveLine answers GET and HEAD /lines/{n}.
+func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, raw string) int {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return s.methodNotAllowed(w, "GET, HEAD")
+	}
+	if strings.IndexByte(raw, '/') >= 0 {
+		return s.fail(w, r, problem.ErrNotFound)
+	}
+	n, err := lineno.Parse(raw)
+	if err != nil {
+		return s.fail(w, r, err)
+	}
+	if n, err = s.shard.Resolve(n); err != nil {
+		return s.fail(w, r, err)
+	}
+	sp, err := s.shard.Locate(n)
+	if err != nil {
+		return s.fail(w, r, err)
+	}
+	asJSON := wantsJSON(r.Header["Accept"])
+	etag := s.etag(n, asJSON)
+	h := w.Header()
+	h["Etag"] = []string{etag}
+	h["Cache-Control"] = []string{"public, max-age=31536000, immutable"}
+	h["Vary"] = []string{"Accept"}
+	if matches(r.Header["If-None-Match"], etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return http.StatusNotModified
+	}
+	if asJSON {
+		return s.serveJSON(w, r, n, sp)
+	}
+	return s.serveText(w, r, sp)
+}
+
+func (s *Server) etag(n int64, asJSON bool) string {
+	b := make([]byte, 0, 40)
+	b = append(b, '"')
+	b = append(b, s.shard.Tag()...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, n, 10)
+	if asJSON {
+		b = append(b, ".json"...)
+	}
+	return string(append(b, '"'))
+}
+
+// serveText sends the line's bytes as they are in the file.
+func (s *Server) serveText(w http.ResponseWriter, r *http.Request, sp shard.Span) int {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["Content-Length"] = []string{strconv.FormatInt(sp.Len(), 10)}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return http.StatusOK
+	}
+	bufp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bufp)
+	buf := *bufp
+	// The first chunk is read before the status is sent, so a line that
+	// cannot be read gets a clean 500.
+	chunk, err := s.shard.Chunk(buf, sp, 0)
+	if err != nil {
+		return s.fail(w, r, err)
+	}
+	w.WriteHeader(http.StatusOK)
+	if int64(len(chunk)) == sp.Len() {
+		w.Write(chunk)
+		return http.StatusOK
+	}
+	return s.stream(w, r, sp, buf, chunk, nil)
+}
+
+// stream sends a long line chunk by chunk, each checked before it is sent,
+// with first already read. encode, if not nil, turns each chunk into what
+// is sent. A failure after the status was sent cuts the connection, so the
+// client sees a broken response, never a short line presented as whole.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, sp shard.Span, buf, first []byte, encode func(chunk []byte, last bool) []byte) int {
+	rc := http.NewResponseController(w)
+	chunk, off := first, int64(0)
+	for {
+		off += int64(len(chunk))
+		out := chunk
+		if encode != nil {
+			out = encode(chunk, off == sp.Len())
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := w.Write(out); err != nil {
+			s.log.Warn("client went away during a long line", "path", r.URL.Path, "sent", off, "of", sp.Len(), "error", err)
+			return http.StatusOK
+		}
+		if off == sp.Len() {
+			return http.StatusOK
+		}
+		var err error
+		if chunk, err = s.shard.Chunk(buf, sp, off); err != nil {
+			s.log.Error("line failed after its status was sent; cutting the connection",
+				"path", r.URL.Path, "sent", off, "of", sp.Len(), "error", err)
+			abort(rc)
+			return http.StatusInternalServerError
+		}
+	}
+}
+
+// abort closes the client's connection without ending the response.
+func abort(rc *http.ResponseController) {
+	if conn, _, err := rc.Hijack(); err == nil {
+		conn.Close()
+	}
+	// Without a hijackable connection, returning early still leaves a body
+	// shorter than its Content-Length or a JSON text without its end.
+}
+
+// wantsJSON reports whether the Accept header prefers application/json to
+// text/plain. The most specific media range decides each one's quality.
+func wantsJSON(accept []string) bool {
+	if len(accept) == 0 {
+		return false
+	}
+	qJSON, qText := quality(accept, "application", "json"), quality(accept, "text", "plain")
+	return qJSON > 0 && qJSON > qText
+}
+
+// quality is the q value the Accept header gives type/sub: that of the most
+// specific range that matches it, or 0.
+func quality(accept []string, typ, sub string) float64 {
+	best, q := -1, 0.0
+	for _, header := range accept {
+		for _, item := range strings.Split(header, ",") {
+			mediaRange, params, _ := strings.Cut(item, ";")
+			t, st, _ := strings.Cut(strings.TrimSpace(mediaRange), "/")
+			spec := 0
+			switch {
+			case strings.EqualFold(t, typ) && strings.EqualFold(st, sub):
+				spec = 2
+			case strings.EqualFold(t, typ) && st == "*":
+				spec = 1
+			case t == "*" && st == "*":
+				spec = 0
+			default:
+				continue
+			}
+			if spec > best {
+				best, q = spec, qValue(params)
+			}
+		}
+	}
+	return q
+}
+
+func qValue(params string) float64 {
+	for _, p := range strings.Split(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "q") {
+			if q, err := strconv.ParseFloat(v, 64); err == nil && q >= 0 && q <= 1 {
+				return q
+			}
+			return 0
+		}
+	}
+	return 1
+}
+
+// matches reports whether an If-None-Match header names etag, with the
+// weak comparison RFC 9110 prescribes for it.
+func matches(header []string, etag string) bool {
+	for _, h := range header {
+		for _, tag := range strings.Split(h, ",") {
+			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+			if tag == "*" || tag == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
