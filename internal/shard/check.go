@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/lineserver/lineserver/internal/index"
 )
@@ -101,6 +102,40 @@ func (sh *Shard) checkLastLine(start int64) error {
 			return sh.mismatch("data %s has more lines than index %s: a line starts at byte %d after the index's last entry; "+
 				"rebuild the index (lines index)", sh.dataPath, sh.indexPath, from+int64(i)+1)
 		}
+	}
+	return nil
+}
+
+// fileState is what a file's fstat says about its contents.
+type fileState struct {
+	fd          int
+	size        int64
+	mtime, ctim syscall.Timespec
+}
+
+func stateOf(fd int) (fileState, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return fileState{}, err
+	}
+	return fileState{fd: fd, size: st.Size, mtime: st.Mtim, ctim: st.Ctim}, nil
+}
+
+// unchanged checks that the data file was not written since Open. Chunk
+// calls it after each read, so the bytes it read were those of the checked
+// file: a rewrite that keeps every line's length would pass every other
+// check. It costs one fstat and does not allocate. The index is not
+// checked per read: a rewritten index breaks the newline checks unless it
+// describes data of the very same shape.
+func (sh *Shard) unchanged() error {
+	was := sh.opened
+	now, err := stateOf(was.fd)
+	if err != nil {
+		return fmt.Errorf("data %s: %w", sh.dataPath, err)
+	}
+	if now.size != was.size || now.mtime != was.mtime || now.ctim != was.ctim {
+		return sh.damage("data %s changed after the shard opened it (size %d, now %d): restart the shard with a rebuilt index",
+			sh.dataPath, was.size, now.size)
 	}
 	return nil
 }

@@ -56,6 +56,9 @@ type Shard struct {
 	dataSize int64
 	tag      string
 	damaged  atomic.Pointer[error]
+	// opened is what fstat said of the data file at open; any change after
+	// that means it is no longer the file checked.
+	opened fileState
 }
 
 // Span is where a line is in the data file: bytes [Start, End).
@@ -70,43 +73,49 @@ func (s Span) Len() int64 { return s.End - s.Start }
 
 // Open opens and checks the files of a shard. Every error names the file or
 // setting at fault and wraps ErrMismatch, or is the operating system's.
-func Open(o Options) (sh *Shard, err error) {
-	sh = &Shard{dataPath: o.DataPath, indexPath: o.IndexPath}
-	if sh.data, err = os.Open(o.DataPath); err != nil {
-		return nil, fmt.Errorf("data file (FILE_REPOSITORY_FILE_PATH): %w", err)
+func Open(o Options) (*Shard, error) {
+	sh := &Shard{dataPath: o.DataPath, indexPath: o.IndexPath}
+	if err := sh.open(o); err != nil {
+		sh.Close()
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			sh.Close()
-		}
-	}()
+	return sh, nil
+}
+
+func (sh *Shard) open(o Options) (err error) {
+	if sh.data, err = os.Open(o.DataPath); err != nil {
+		return fmt.Errorf("data file (FILE_REPOSITORY_FILE_PATH): %w", err)
+	}
 	if sh.index, err = os.Open(o.IndexPath); err != nil {
-		return nil, fmt.Errorf("index file (INDEX_FILE_PATH): %w", err)
+		return fmt.Errorf("index file (INDEX_FILE_PATH): %w", err)
 	}
 	dataInfo, err := regular(sh.data, "data file (FILE_REPOSITORY_FILE_PATH)")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	indexInfo, err := regular(sh.index, "index file (INDEX_FILE_PATH)")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sh.dataSize = dataInfo.Size()
 	if indexInfo.Size()%index.EntrySize != 0 {
-		return nil, sh.mismatch("index %s: its size, %d bytes, is not a multiple of %d: it is truncated or not an index",
+		return sh.mismatch("index %s: its size, %d bytes, is not a multiple of %d: it is truncated or not an index",
 			o.IndexPath, indexInfo.Size(), index.EntrySize)
 	}
 	sh.entries = indexInfo.Size() / index.EntrySize
 	if err := sh.setRange(o); err != nil {
-		return nil, err
+		return err
 	}
 	if err := sh.check(); err != nil {
-		return nil, err
+		return err
+	}
+	if sh.opened, err = stateOf(int(sh.data.Fd())); err != nil {
+		return fmt.Errorf("data %s: %w", sh.dataPath, err)
 	}
 	h := fnv.New64a()
 	fmt.Fprint(h, dataInfo.Size(), dataInfo.ModTime().UnixNano(), indexInfo.Size(), indexInfo.ModTime().UnixNano(), sh.line0)
 	sh.tag = strconv.FormatUint(h.Sum64(), 36)
-	return sh, nil
+	return nil
 }
 
 func regular(f *os.File, what string) (os.FileInfo, error) {
@@ -269,6 +278,9 @@ func (sh *Shard) Chunk(buf []byte, sp Span, off int64) ([]byte, error) {
 			return nil, sh.damage("data %s: ends before byte %d: it was truncated", sh.dataPath, pos+int64(len(p)))
 		}
 		return nil, fmt.Errorf("data %s: %w", sh.dataPath, err)
+	}
+	if err := sh.unchanged(); err != nil {
+		return nil, err
 	}
 	if lead == 1 && p[0] != '\n' {
 		return nil, sh.damage("data %s: the byte before line start %d is %q, not '\\n': the data changed", sh.dataPath, sp.Start, p[0])
