@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lineserver/lineserver/internal/testenv"
+)
+
+const pkg = "github.com/lineserver/lineserver/cmd/lineserver"
+
+// TestEveryLine starts the real binary and reads every line of a file back,
+// byte for byte, concurrently.
+func TestEveryLine(t *testing.T) {
+	bin := testenv.Build(t, pkg)
+	data := append(testenv.Varied(5000), "a last line without newline"...)
+	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", data)
+	port := testenv.FreePort(t)
+	start := time.Now()
+	p := testenv.Start(t, bin, nil, "FILE_REPOSITORY_FILE_PATH="+path, "PORT="+strconv.Itoa(port))
+	testenv.WaitHTTP(t, testenv.URL(port)+"/readyz", 10*time.Second, p)
+	t.Logf("cold start to ready: %v", time.Since(start))
+
+	lines := testenv.Lines(data)
+	got := make([][]byte, len(lines))
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < len(lines); i += 16 {
+				resp, err := http.Get(fmt.Sprintf("%s/lines/%d", testenv.URL(port), i+1))
+				if err != nil {
+					errs <- err
+					return
+				}
+				got[i], err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 {
+					errs <- fmt.Errorf("line %d: status %d, %v", i+1, resp.StatusCode, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var all []byte
+	for _, l := range got {
+		all = append(all, l...)
+	}
+	assert.Equal(t, string(data), string(all), "lines 1..N give back the file")
+}
+
+// TestBadSettingsStopAtOnce: the process exits 1 before listening, with one
+// message that names the setting or file.
+func TestBadSettingsStopAtOnce(t *testing.T) {
+	bin := testenv.Build(t, pkg)
+	dir := t.TempDir()
+	path := testenv.WriteIndexed(t, dir, "data.txt", []byte("a\nb\n"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "short_index.txt"), []byte("0000000000\n"), 0o644))
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"no data file", nil, "FILE_REPOSITORY_FILE_PATH is required"},
+		{"missing file", []string{"FILE_REPOSITORY_FILE_PATH=" + path + ".gone"}, "data.txt.gone: no such file"},
+		{"truncated index", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_FILE_PATH=" + filepath.Join(dir, "short_index.txt")}, "not a multiple of 13"},
+		{"bad number", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_FIRST_LINE_NUMBER=first"}, "INDEX_FIRST_LINE_NUMBER"},
+		{"range beyond the index", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_LAST_LINE_NUMBER=5"}, "too few"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := testenv.FreePort(t)
+			env := append([]string{"PORT=" + strconv.Itoa(port), "FILE_REPOSITORY_FILE_PATH="}, tc.env...)
+			p := testenv.Start(t, bin, nil, env...)
+			code := p.Wait(5 * time.Second)
+			assert.Equal(t, 1, code, p.Output())
+			assert.Contains(t, p.Output(), tc.want)
+			_, err := http.Get(testenv.URL(port) + "/healthz")
+			assert.Error(t, err, "it never listened")
+		})
+	}
+}
+
+// TestSIGTERMFinishesInFlight: a long line being sent when SIGTERM comes
+// arrives whole; /readyz turns 503; the process exits 0.
+func TestSIGTERMFinishesInFlight(t *testing.T) {
+	bin := testenv.Build(t, pkg)
+	long := make([]byte, 64<<20)
+	for i := range long {
+		long[i] = 'a' + byte(i%26)
+	}
+	data := append(append([]byte("x\n"), long...), '\n')
+	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", data)
+	port := testenv.FreePort(t)
+	p := testenv.Start(t, bin, nil, "FILE_REPOSITORY_FILE_PATH="+path, "PORT="+strconv.Itoa(port))
+	testenv.WaitHTTP(t, testenv.URL(port)+"/readyz", 10*time.Second, p)
+
+	resp, err := http.Get(testenv.URL(port) + "/lines/2")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	_, err = io.ReadFull(resp.Body, make([]byte, 1<<20)) // the response is under way
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
+	time.Sleep(50 * time.Millisecond)
+	if r, err := http.Get(testenv.URL(port) + "/readyz"); err == nil {
+		assert.Equal(t, 503, r.StatusCode, "not ready while draining")
+		r.Body.Close()
+	}
+	rest, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, len(long)+1-(1<<20), len(rest), "the line in flight arrives whole")
+	assert.Equal(t, 0, p.Wait(10*time.Second), p.Output())
+}
