@@ -1,0 +1,46 @@
+# The two commands a new user needs: `make run` serves testdata/sample.txt
+# on :8080 through the Functions Framework; `make test` runs every test.
+
+GO    ?= go
+PORT  ?= 8080
+FILE_REPOSITORY_FILE_PATH ?= testdata/sample.txt
+export PORT FILE_REPOSITORY_FILE_PATH
+
+.PHONY: run test test-docker bench loadtest fuzz lint build clean
+
+## run: serve the sample file on :$(PORT) (FUNCTION_TARGET=Lines)
+run:
+	$(GO) run ./cmd/lineserver
+
+## test: every unit, integration and end-to-end test (needs nginx; see README)
+test:
+	$(GO) test -count=1 -timeout 20m ./...
+
+## test-docker: build the images and run the single-container and sharded compose tests
+test-docker:
+	bash scripts/test-docker.sh
+
+## bench: Go microbenchmarks, six runs each, ready for benchstat
+bench:
+	@mkdir -p bench-results
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench-results/micro.txt
+
+## loadtest: the load harness on a generated 1 GB file (wrk; see README "Performance")
+loadtest:
+	@mkdir -p bench-results
+	$(GO) run ./cmd/lines bench --markdown bench-results/latest.md
+
+## fuzz: every fuzz target for FUZZTIME each (default 20s)
+fuzz:
+	bash scripts/fuzz.sh
+
+## lint: gofmt, go vet, staticcheck, govulncheck
+lint:
+	bash scripts/lint.sh
+
+## build: the binaries into bin/
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+clean:
+	rm -rf bin bench-results
