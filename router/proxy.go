@@ -1,0 +1,190 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lineserver/lineserver/internal/problem"
+)
+
+// noFailure marks a request that got a usable response.
+const noFailure = numFailures
+
+// statusClientClosed counts requests whose client left before the answer,
+// as NGINX does.
+const statusClientClosed = 499
+
+// proxy sends the request for line n to a healthy replica of s, retries
+// once on another replica when the first could not answer, and relays the
+// response. It is a small hand-written proxy rather than
+// httputil.ReverseProxy: the request it builds is fixed (method, path, two
+// headers), so it skips the cloning and header scrubbing of a general proxy.
+func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, s *shard, n int64) {
+	var buf [32]byte
+	path := string(strconv.AppendInt(append(buf[:0], "/lines/"...), n, 10))
+	header := make(http.Header, 2)
+	if v := r.Header["Accept"]; len(v) > 0 {
+		header["Accept"] = v
+	}
+	if v := r.Header["If-None-Match"]; len(v) > 0 {
+		header["If-None-Match"] = v
+	}
+
+	rep := s.pick(nil)
+	if rep == nil {
+		s.counts.inc(http.StatusServiceUnavailable)
+		w.Header().Set("Retry-After", "1")
+		problem.WriteError(w, problem.ErrUnavailable)
+		rt.log.Debug("no healthy replica", "shard", s.name, "line", n)
+		return
+	}
+	resp, fail, err := rt.send(r, s, rep, path, header)
+	if fail != noFailure && fail != failTimeout && r.Context().Err() == nil {
+		if next := s.pick(rep); next != nil {
+			if resp != nil {
+				discard(resp)
+			}
+			rt.log.Debug("retrying on another replica", "shard", s.name, "replica", rep.name, "next", next.name, "reason", fail.String())
+			rep = next
+			resp, fail, err = rt.send(r, s, rep, path, header)
+		}
+	}
+	switch {
+	case resp != nil: // a response, even a 502 or 503 of the replica itself, passes through
+		rt.relay(w, r, s, resp)
+	case r.Context().Err() != nil:
+		s.counts.inc(statusClientClosed)
+	case fail == failTimeout:
+		s.counts.inc(http.StatusGatewayTimeout)
+		rt.log.Warn("replica timed out", "shard", s.name, "replica", rep.name, "line", n, "error", err)
+		problem.WriteError(w, fmt.Errorf("shard %s: %w", s.name, problem.ErrGatewayTimeout))
+	default:
+		s.counts.inc(http.StatusBadGateway)
+		rt.log.Warn("replica failed", "shard", s.name, "replica", rep.name, "line", n, "error", err)
+		problem.WriteError(w, fmt.Errorf("shard %s: %w", s.name, problem.ErrBadGateway))
+	}
+	if rt.log.Enabled(r.Context(), slog.LevelDebug) {
+		rt.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method),
+			slog.Int64("line", n), slog.String("shard", s.name), slog.String("replica", rep.name))
+	}
+}
+
+// send makes one request to rep. A failure that is the replica's fault
+// (no connection, a broken one) ejects it until a health check passes;
+// a 502 or 503 it answers comes back with failStatus for a retry.
+func (rt *Router) send(r *http.Request, s *shard, rep *replica, path string, h http.Header) (*http.Response, failure, error) {
+	out := rep.tmpl.WithContext(r.Context())
+	out.Method = r.Method
+	out.URL = &url.URL{Scheme: rep.scheme, Host: rep.host, Path: path}
+	out.Header = h
+	start := time.Now()
+	resp, err := rt.transport.RoundTrip(out)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return nil, failBroken, err // the client left; not the replica's fault
+		}
+		f := classify(err)
+		rep.errs[f].Inc()
+		if f != failTimeout {
+			rt.setHealth(rep, false, err.Error())
+		}
+		return nil, f, err
+	}
+	s.latency.Observe(time.Since(start).Seconds())
+	if resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable {
+		rep.errs[failStatus].Inc()
+		return resp, failStatus, nil
+	}
+	return resp, noFailure, nil
+}
+
+// classify tells a failed connection from a broken one and a timeout. The
+// request has no body, so in the first two cases the replica sent no byte
+// of a response and a retry elsewhere is safe.
+func classify(err error) failure {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return failConnect
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return failTimeout
+	}
+	return failBroken
+}
+
+// relay passes the replica's status, headers and body through unchanged,
+// but for the hop-by-hop headers. A body that breaks off midway aborts the
+// client's connection, so a partial line is never taken for a whole one.
+func (rt *Router) relay(w http.ResponseWriter, r *http.Request, s *shard, resp *http.Response) {
+	defer resp.Body.Close()
+	dst := w.Header()
+	for k, vv := range resp.Header {
+		if !hopByHop(k) {
+			dst[k] = vv
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	s.counts.inc(resp.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	if err := copyBody(w, resp.Body); err != nil {
+		if r.Context().Err() == nil {
+			rt.log.Warn("body broke off", "shard", s.name, "error", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// copyBufs holds the buffers that bodies are streamed through.
+var copyBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// copyBody streams body to w through a pooled buffer. It does not use
+// io.Copy, whose path through the server's ReadFrom and the TCP
+// connection's generic ReadFrom allocates a fresh 32 KiB buffer for every
+// line longer than 512 bytes.
+func copyBody(w io.Writer, body io.Reader) error {
+	buf := copyBufs.Get().(*[32 << 10]byte)
+	defer copyBufs.Put(buf)
+	for {
+		n, err := body.Read(buf[:])
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// discard drops a response that is not relayed, keeping its connection
+// for reuse when the body is small.
+func discard(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// hopByHop reports the headers that belong to one connection (RFC 9110
+// section 7.6.1), in canonical form.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,329 @@
+// Package router is the Go front door: it answers GET /lines/{n} by sending
+// the request to a healthy replica of the shard that owns line n, as listed
+// in the shard manifest, and streams the shard's answer back unchanged.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lineserver/lineserver/internal/lineno"
+	"github.com/lineserver/lineserver/internal/manifest"
+	"github.com/lineserver/lineserver/internal/problem"
+)
+
+// Defaults of the zero Options.
+const (
+	DefaultHealthInterval        = time.Second
+	DefaultHealthTimeout         = 500 * time.Millisecond
+	DefaultConnectTimeout        = 300 * time.Millisecond
+	DefaultResponseHeaderTimeout = 10 * time.Second
+	// DefaultMaxIdleConnsPerHost keeps a pooled connection per replica for
+	// each of 1000 concurrent clients, with room to spare.
+	DefaultMaxIdleConnsPerHost = 1024
+)
+
+// Options tune a Router. The zero value is ready to use: every zero field
+// takes its default.
+type Options struct {
+	// Logger receives the router's logs; nil discards them. Requests are
+	// logged at debug level only; replica health changes at info and warn.
+	Logger *slog.Logger
+	// Registry receives the router's metrics and is served on /metrics;
+	// nil makes a new registry for this router alone.
+	Registry *prometheus.Registry
+	// Transport carries requests to the replicas; nil builds a pooled
+	// keep-alive transport from ConnectTimeout, ResponseHeaderTimeout and
+	// MaxIdleConnsPerHost. A Transport of its own ignores those three.
+	Transport http.RoundTripper
+	// HealthInterval is the time between two checks of each replica's
+	// /readyz; 0 means DefaultHealthInterval.
+	HealthInterval time.Duration
+	// HealthTimeout bounds one check; 0 means DefaultHealthTimeout.
+	HealthTimeout time.Duration
+	// ConnectTimeout bounds a connection to a replica; 0 means
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for a replica's response headers
+	// before the router answers 504; 0 means DefaultResponseHeaderTimeout.
+	ResponseHeaderTimeout time.Duration
+	// MaxIdleConnsPerHost bounds the idle connections kept per replica; 0
+	// means DefaultMaxIdleConnsPerHost.
+	MaxIdleConnsPerHost int
+}
+
+// Router routes line requests to the shards of a manifest. Create it with
+// New; it is an http.Handler. Run performs the active health checks.
+type Router struct {
+	total     int64
+	manifest  *manifest.Manifest
+	shards    []*shard
+	transport http.RoundTripper
+	log       *slog.Logger
+	metrics   *metrics
+	metricsH  http.Handler
+	opts      Options
+	draining  atomic.Bool
+}
+
+// New returns a router for the shards of m. Every replica counts as healthy
+// until a check or a failed request says otherwise.
+func New(m *manifest.Manifest, opts Options) (*Router, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	setDefault(&opts.HealthInterval, DefaultHealthInterval)
+	setDefault(&opts.HealthTimeout, DefaultHealthTimeout)
+	setDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
+	setDefault(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	if opts.MaxIdleConnsPerHost == 0 {
+		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if opts.Transport == nil {
+		opts.Transport = NewTransport(opts.ConnectTimeout, opts.ResponseHeaderTimeout, opts.MaxIdleConnsPerHost)
+	}
+	met, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Router{
+		total:     m.TotalLines,
+		manifest:  m,
+		transport: opts.Transport,
+		log:       opts.Logger,
+		metrics:   met,
+		metricsH:  promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
+		opts:      opts,
+	}
+	for _, s := range m.Shards {
+		sh := &shard{name: s.Name, counts: met.shardCounts(s.Name), latency: met.latency.WithLabelValues(s.Name)}
+		for _, raw := range s.URLs {
+			u, err := url.Parse(raw)
+			if err != nil {
+				return nil, fmt.Errorf("shard %s: url %q: %w", s.Name, raw, err)
+			}
+			sh.replicas = append(sh.replicas, newReplica(sh.name, u, met))
+		}
+		rt.shards = append(rt.shards, sh)
+	}
+	return rt, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// NewTransport returns the pooled keep-alive transport the router uses by
+// default: it never consults proxy settings of the environment, never asks
+// for compression (bodies pass through byte for byte), and gives up on a
+// connection after connect and on headers after responseHeader.
+func NewTransport(connect, responseHeader time.Duration, idlePerHost int) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   idlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   connect + time.Second,
+		ResponseHeaderTimeout: responseHeader,
+		DisableCompression:    true,
+		WriteBufferSize:       4 << 10,
+		ReadBufferSize:        16 << 10,
+	}
+}
+
+// ServeHTTP answers /lines/{n}, /healthz, /readyz and /metrics.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if raw, ok := strings.CutPrefix(path, "/lines/"); ok && strings.IndexByte(raw, '/') < 0 {
+		if !allowed(w, r) {
+			rt.metrics.own(http.StatusMethodNotAllowed)
+			return
+		}
+		rt.serveLine(w, r, raw)
+		return
+	}
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		if !allowed(w, r) {
+			return
+		}
+	}
+	switch path {
+	case "/healthz":
+		writeText(w, http.StatusOK, "ok\n")
+	case "/readyz":
+		rt.serveReady(w)
+	case "/metrics":
+		rt.metricsH.ServeHTTP(w, r)
+	default:
+		rt.metrics.own(http.StatusNotFound)
+		problem.WriteError(w, fmt.Errorf("%q: %w", truncate(path), problem.ErrNotFound))
+	}
+}
+
+// allowed answers 405 to methods other than GET and HEAD.
+func allowed(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	problem.WriteError(w, fmt.Errorf("%w: %s", problem.ErrMethodNotAllowed, truncate(r.Method)))
+	return false
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+// serveLine answers 400 and 413 itself and proxies every other request to
+// the shard that owns the line, asking it for the positive line number.
+func (rt *Router) serveLine(w http.ResponseWriter, r *http.Request, raw string) {
+	n, err := lineno.Parse(raw)
+	if err == nil {
+		n, err = lineno.Resolve(n, rt.total)
+	}
+	if err != nil {
+		rt.metrics.own(problem.WriteError(w, err))
+		return
+	}
+	i, ok := rt.manifest.Find(n)
+	if !ok { // a validated manifest covers 1..total
+		rt.log.Error("no shard owns a line within the file", "line", n)
+		rt.metrics.own(problem.WriteError(w, errors.New("manifest has no shard for the line")))
+		return
+	}
+	rt.proxy(w, r, rt.shards[i], n)
+}
+
+// Drain makes /readyz answer 503 from now on, so that load balancers stop
+// sending new requests while the server shuts down.
+func (rt *Router) Drain() { rt.draining.Store(true) }
+
+// Ready reports whether every shard has at least one healthy replica and
+// the router is not draining; if not, the error says why.
+func (rt *Router) Ready() error {
+	if rt.draining.Load() {
+		return errors.New("the router is shutting down")
+	}
+	var down []string
+	for _, s := range rt.shards {
+		if !s.anyHealthy() {
+			down = append(down, s.name)
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("no healthy replica of %s", strings.Join(down, ", "))
+	}
+	return nil
+}
+
+func (rt *Router) serveReady(w http.ResponseWriter) {
+	if err := rt.Ready(); err != nil {
+		w.Header().Set("Cache-Control", "no-store")
+		problem.Write(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeText(w, http.StatusOK, "ready\n")
+}
+
+// Run checks each replica's /readyz every HealthInterval until ctx ends,
+// starting at once. A replica that answers 200 in time is healthy; any
+// other outcome ejects it until a later check passes.
+func (rt *Router) Run(ctx context.Context) {
+	t := time.NewTicker(rt.opts.HealthInterval)
+	defer t.Stop()
+	for {
+		rt.CheckHealth(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// CheckHealth checks every replica once, concurrently, and returns when all
+// checks are done.
+func (rt *Router) CheckHealth(ctx context.Context) {
+	done := make(chan struct{})
+	count := 0
+	for _, s := range rt.shards {
+		for _, rep := range s.replicas {
+			count++
+			go func() {
+				defer func() { done <- struct{}{} }()
+				rt.check(ctx, rep)
+			}()
+		}
+	}
+	for range count {
+		<-done
+	}
+}
+
+func (rt *Router) check(ctx context.Context, rep *replica) {
+	ctx, cancel := context.WithTimeout(ctx, rt.opts.HealthTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rep.readyz, nil)
+	if err != nil {
+		rt.setHealth(rep, false, err.Error())
+		return
+	}
+	resp, err := rt.transport.RoundTrip(req)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+			return // the router is stopping; keep the last verdict
+		}
+		rt.setHealth(rep, false, err.Error())
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		rt.setHealth(rep, false, "readyz answered "+resp.Status)
+		return
+	}
+	rt.setHealth(rep, true, "")
+}
+
+func (rt *Router) setHealth(rep *replica, healthy bool, reason string) {
+	if !rep.set(healthy) {
+		return
+	}
+	if healthy {
+		rt.log.Info("replica healthy", "shard", rep.shard, "replica", rep.name)
+	} else {
+		rt.log.Warn("replica unhealthy", "shard", rep.shard, "replica", rep.name, "reason", reason)
+	}
+}
