@@ -1,0 +1,256 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+)
+
+// Options tunes Build, BuildFile and Verify. The zero value is ready to use.
+type Options struct {
+	// Progress, when not nil, is called from the caller's goroutine after
+	// each chunk with the number of data bytes done so far.
+	Progress func(done int64)
+	// Workers is the number of goroutines that scan chunks; 0 means
+	// GOMAXPROCS.
+	Workers int
+	// ChunkSize is the number of data bytes read and scanned at a time;
+	// 0 means 1 MiB. Tests use tiny chunks to cross many chunk borders.
+	ChunkSize int
+	// FirstLine is the number of the line of entry 0 in Verify's messages;
+	// 0 means 1. A shard's slice sets its first line.
+	FirstLine int64
+}
+
+const defaultChunkSize = 1 << 20
+
+// Build reads data to its end and writes its index to w. It returns the
+// number of lines. Data is read in large chunks that are scanned in
+// parallel and written in order, so memory stays bounded whatever the size
+// of the data. It fails with ErrOffsetTooLarge when a line starts beyond
+// MaxOffset, and with ctx's error when ctx is done.
+func Build(ctx context.Context, data io.Reader, w io.Writer, opt Options) (lines int64, err error) {
+	err = scan(ctx, data, 0, opt, func(entries []byte) error {
+		if _, err := w.Write(entries); err != nil {
+			return fmt.Errorf("write index: %w", err)
+		}
+		lines += int64(len(entries) / EntrySize)
+		return nil
+	})
+	return lines, err
+}
+
+// BuildFile builds the index of data into the file at path. It writes to a
+// temporary file in path's folder and renames it to path only when the
+// index is complete, so an interrupted or failed build never leaves a
+// partial index under the real name; the temporary file is removed.
+func BuildFile(ctx context.Context, path string, data io.Reader, opt Options) (lines int64, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("create the index: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if lines, err = Build(ctx, data, tmp, opt); err != nil {
+		return 0, err
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return 0, err
+	}
+	if err = tmp.Close(); err != nil {
+		return 0, fmt.Errorf("write index: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return 0, fmt.Errorf("move the index into place: %w", err)
+	}
+	return lines, nil
+}
+
+// chunk is one piece of the data on its way through scan's pipeline.
+type chunk struct {
+	buf  []byte
+	data []byte // buf[:n], the bytes read
+	pos  int64  // position of data[0] in the data
+	// out holds the entries of the lines that start inside data after its
+	// first byte, behind EntrySize bytes kept free for the entry of data[0].
+	out  []byte
+	err  error
+	done chan struct{}
+}
+
+// scan reads data in chunks, finds the line starts in parallel, and calls
+// emit in order with the entries of each chunk, every offset plus shift.
+// Entries are only valid during the call.
+func scan(ctx context.Context, data io.Reader, shift int64, opt Options, emit func(entries []byte) error) error {
+	size := opt.ChunkSize
+	if size <= 0 {
+		size = defaultChunkSize
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	depth := 2*workers + 2
+
+	free := make(chan *chunk, depth)
+	work := make(chan *chunk, depth)
+	order := make(chan *chunk, depth)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+
+	wg.Go(func() { read(data, size, depth, free, work, order, stop) })
+	for range workers {
+		wg.Go(func() {
+			for c := range work {
+				c.out, c.err = appendEntries(c.out[:0], c.data, shift+c.pos)
+				close(c.done)
+			}
+		})
+	}
+
+	startsLine := true // the data's first byte starts line 1
+	var done int64
+	for c := range order {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if c.err != nil {
+			return c.err
+		}
+		entries := c.out[EntrySize:]
+		if startsLine {
+			off := shift + c.pos
+			if off > MaxOffset {
+				return fmt.Errorf("line starting at byte %d: %w", c.pos, ErrOffsetTooLarge)
+			}
+			PutEntry(c.out, off)
+			entries = c.out
+		}
+		if err := emit(entries); err != nil {
+			return err
+		}
+		startsLine = c.data[len(c.data)-1] == '\n'
+		done += int64(len(c.data))
+		if opt.Progress != nil {
+			opt.Progress(done)
+		}
+		free <- c
+	}
+	return ctx.Err()
+}
+
+// read fills chunks in order and hands each to the workers and, in the
+// same order, to the consumer. It makes up to depth chunks of size bytes,
+// as they are needed, and then reuses those that come back on free. A read
+// error travels as a chunk.
+func read(data io.Reader, size, depth int, free <-chan *chunk, work, order chan<- *chunk, stop <-chan struct{}) {
+	defer close(order)
+	defer close(work)
+	var pos int64
+	for made := 0; ; {
+		var c *chunk
+		select {
+		case c = <-free:
+		case <-stop:
+			return
+		default:
+			if made < depth {
+				c = &chunk{buf: make([]byte, size)}
+				made++
+				break
+			}
+			select {
+			case c = <-free:
+			case <-stop:
+				return
+			}
+		}
+		n, err := io.ReadFull(data, c.buf)
+		c.data, c.pos, c.err, c.done = c.buf[:n], pos, nil, make(chan struct{})
+		pos += int64(n)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			c.err = fmt.Errorf("read data: %w", err)
+			close(c.done)
+			select {
+			case order <- c:
+			case <-stop:
+			}
+			return
+		}
+		if n == 0 {
+			return
+		}
+		select {
+		case order <- c:
+		case <-stop:
+			return
+		}
+		work <- c // never blocks: work holds as many chunks as exist
+		if n < len(c.buf) {
+			return
+		}
+	}
+}
+
+// appendEntries appends EntrySize free bytes, then the entries of the line
+// starts in data after its first byte, data[0] being at offset base.
+func appendEntries(out, data []byte, base int64) ([]byte, error) {
+	out = append(out, make([]byte, EntrySize)...)
+	hi := int64(-1) // the offset / 1e4 whose 8 digits are in hiDigits
+	var hiDigits uint64
+	for i := 0; ; {
+		j := bytes.IndexByte(data[i:], '\n')
+		if j < 0 {
+			return out, nil
+		}
+		i += j + 1
+		if i == len(data) {
+			// A '\n' ending the chunk: whether a line starts after it is
+			// known only once the next chunk is read.
+			return out, nil
+		}
+		off := base + int64(i)
+		if off > MaxOffset {
+			return out, fmt.Errorf("line starting at byte %d: %w", off-base, ErrOffsetTooLarge)
+		}
+		if h := off / 1e4; h != hi {
+			hi = h
+			hiDigits = uint64(digits4[h/1e4]) | uint64(digits4[h%1e4])<<32
+		}
+		n := len(out)
+		if n+EntrySize > cap(out) {
+			out = append(out, make([]byte, EntrySize+len(data)/8)...)
+		}
+		out = out[:n+EntrySize]
+		e := out[n : n+EntrySize]
+		binary.LittleEndian.PutUint64(e, hiDigits)
+		binary.LittleEndian.PutUint32(e[8:], digits4[off-hi*1e4])
+		e[12] = '\n'
+	}
+}
+
+// digits4[n] holds the 4 ASCII digits of n, zero-padded, first digit in the
+// lowest byte, to be stored little-endian.
+var digits4 = func() (t [1e4]uint32) {
+	for n := range t {
+		t[n] = uint32('0'+n/1000) | uint32('0'+n/100%10)<<8 | uint32('0'+n/10%10)<<16 | uint32('0'+n%10)<<24
+	}
+	return t
+}()
