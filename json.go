@@ -22,7 +22,7 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, n int64, sp s
 	head = append(head, `,"line":"`...)
 	enc := jsonLine{out: head}
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = s.hdr.json
 	if int64(len(chunk)) == sp.Len() {
 		body := enc.encode(chunk, true)
 		h["Content-Length"] = []string{strconv.Itoa(len(body))}

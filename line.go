@@ -38,8 +38,8 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, raw string) i
 	etag := s.etag(n, asJSON)
 	h := w.Header()
 	h["Etag"] = []string{etag}
-	h["Cache-Control"] = []string{"public, max-age=31536000, immutable"}
-	h["Vary"] = []string{"Accept"}
+	h["Cache-Control"] = s.hdr.cache
+	h["Vary"] = s.hdr.vary
 	if matches(r.Header["If-None-Match"], etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return http.StatusNotModified
@@ -65,7 +65,7 @@ func (s *Server) etag(n int64, asJSON bool) string {
 // serveText sends the line's bytes as they are in the file.
 func (s *Server) serveText(w http.ResponseWriter, r *http.Request, sp shard.Span) int {
 	h := w.Header()
-	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["Content-Type"] = s.hdr.text
 	h["Content-Length"] = []string{strconv.FormatInt(sp.Len(), 10)}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)

@@ -32,12 +32,19 @@ type Server struct {
 	bufs     sync.Pool
 	inflight atomic.Int64
 	draining atomic.Bool
+	// hdr holds the constant header values, shared by every response
+	// rather than allocated for each; net/http copies them when it sends.
+	hdr struct{ cache, vary, text, json []string }
 }
 
 // NewServer returns the server of sh. port is only reported by Port.
 func NewServer(sh *shard.Shard, port string, log *slog.Logger) *Server {
 	s := &Server{shard: sh, port: port, log: log, metrics: newMetrics()}
 	s.bufs.New = func() any { b := make([]byte, chunkSize); return &b }
+	s.hdr.cache = []string{"public, max-age=31536000, immutable"}
+	s.hdr.vary = []string{"Accept"}
+	s.hdr.text = []string{"text/plain; charset=utf-8"}
+	s.hdr.json = []string{"application/json"}
 	return s
 }
 
