@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+func TestCloudRunCommand(t *testing.T) {
+	manifestPath := filepath.Join("..", "..", "testdata", "sample-manifest.json")
+
+	t.Run("--out writes one file per shard", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "services")
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"cloudrun", manifestPath, "--image", "img:2", "--out", dir,
+			"--min-instances", "1", "--max-instances", "4", "--cpu", "2", "--memory", "1Gi",
+			"--concurrency", "250", "--gcs-bucket", "bkt", "--data-dir", "/lines"}, &stdout, &stderr)
+		require.NoError(t, err, stderr.String())
+		for _, name := range []string{"shard-1", "shard-2", "shard-3"} {
+			b, err := os.ReadFile(filepath.Join(dir, name+".yaml"))
+			require.NoError(t, err)
+			var s struct {
+				Metadata struct {
+					Name string `yaml:"name"`
+				} `yaml:"metadata"`
+				Spec struct {
+					Template struct {
+						Metadata struct {
+							Annotations map[string]string `yaml:"annotations"`
+						} `yaml:"metadata"`
+						Spec struct {
+							ContainerConcurrency int `yaml:"containerConcurrency"`
+							Containers           []struct {
+								Image string `yaml:"image"`
+								Env   []struct {
+									Name, Value string
+								} `yaml:"env"`
+								Resources struct {
+									Limits map[string]string `yaml:"limits"`
+								} `yaml:"resources"`
+							} `yaml:"containers"`
+							Volumes []struct {
+								CSI struct {
+									VolumeAttributes map[string]string `yaml:"volumeAttributes"`
+								} `yaml:"csi"`
+							} `yaml:"volumes"`
+						} `yaml:"spec"`
+					} `yaml:"template"`
+				} `yaml:"spec"`
+			}
+			require.NoError(t, yaml.Unmarshal(b, &s))
+			assert.Equal(t, name, s.Metadata.Name)
+			tmpl := s.Spec.Template
+			assert.Equal(t, "1", tmpl.Metadata.Annotations["autoscaling.knative.dev/minScale"])
+			assert.Equal(t, "4", tmpl.Metadata.Annotations["autoscaling.knative.dev/maxScale"])
+			assert.Equal(t, 250, tmpl.Spec.ContainerConcurrency)
+			c := tmpl.Spec.Containers[0]
+			assert.Equal(t, "img:2", c.Image)
+			assert.Equal(t, map[string]string{"cpu": "2", "memory": "1Gi"}, c.Resources.Limits)
+			assert.Equal(t, "/lines/sample.txt", c.Env[0].Value)
+			assert.Equal(t, "bkt", tmpl.Spec.Volumes[0].CSI.VolumeAttributes["bucketName"])
+			assert.Contains(t, stderr.String(), filepath.Join(dir, name+".yaml"))
+		}
+	})
+
+	t.Run("standard output, one YAML stream", func(t *testing.T) {
+		var stdout bytes.Buffer
+		require.NoError(t, run(context.Background(), []string{"cloudrun", "--image", "img", manifestPath}, &stdout, &bytes.Buffer{}))
+		dec := yaml.NewDecoder(strings.NewReader(stdout.String()))
+		var names []string
+		for {
+			var s struct {
+				Metadata struct{ Name string } `yaml:"metadata"`
+			}
+			if err := dec.Decode(&s); err != nil {
+				break
+			}
+			names = append(names, s.Metadata.Name)
+		}
+		assert.Equal(t, []string{"shard-1", "shard-2", "shard-3"}, names)
+	})
+
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"no image", []string{"cloudrun", manifestPath}},
+		{"no manifest", []string{"cloudrun", "--image", "img"}},
+		{"bad number", []string{"cloudrun", manifestPath, "--image", "img", "--min-instances", "x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(context.Background(), tc.args, &bytes.Buffer{}, &bytes.Buffer{})
+			assert.ErrorIs(t, err, errUsage)
+		})
+	}
+	t.Run("options Cloud Run refuses", func(t *testing.T) {
+		err := run(context.Background(), []string{"cloudrun", manifestPath, "--image", "img", "--concurrency", "5000"}, &bytes.Buffer{}, &bytes.Buffer{})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "1000")
+	})
+}
