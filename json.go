@@ -11,8 +11,8 @@ import (
 // serveJSON sends {"number": n, "line": "..."}: the line without its '\n'.
 // Bytes that are not UTF-8 become U+FFFD, as JSON has no way to carry them.
 func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, n int64, sp shard.Span) int {
-	bufp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bufp)
+	bufp, pool := s.buffer(sp.Len())
+	defer pool.Put(bufp)
 	buf := *bufp
 	chunk, err := s.shard.Chunk(buf, sp, 0)
 	if err != nil {

@@ -71,8 +71,8 @@ func (s *Server) serveText(w http.ResponseWriter, r *http.Request, sp shard.Span
 		w.WriteHeader(http.StatusOK)
 		return http.StatusOK
 	}
-	bufp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bufp)
+	bufp, pool := s.buffer(sp.Len())
+	defer pool.Put(bufp)
 	buf := *bufp
 	// The first chunk is read before the status is sent, so a line that
 	// cannot be read gets a clean 500.

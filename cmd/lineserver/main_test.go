@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -20,10 +21,27 @@ import (
 
 const pkg = "github.com/lineserver/lineserver/cmd/lineserver"
 
+// bin is the binary under test, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lineserver-test")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "lineserver")
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // TestEveryLine starts the real binary and reads every line of a file back,
 // byte for byte, concurrently.
 func TestEveryLine(t *testing.T) {
-	bin := testenv.Build(t, pkg)
 	data := append(testenv.Varied(5000), "a last line without newline"...)
 	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", data)
 	port := testenv.FreePort(t)
@@ -68,7 +86,6 @@ func TestEveryLine(t *testing.T) {
 // TestBadSettingsStopAtOnce: the process exits 1 before listening, with one
 // message that names the setting or file.
 func TestBadSettingsStopAtOnce(t *testing.T) {
-	bin := testenv.Build(t, pkg)
 	dir := t.TempDir()
 	path := testenv.WriteIndexed(t, dir, "data.txt", []byte("a\nb\n"))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "short_index.txt"), []byte("0000000000\n"), 0o644))
@@ -99,7 +116,6 @@ func TestBadSettingsStopAtOnce(t *testing.T) {
 // TestSIGTERMFinishesInFlight: a long line being sent when SIGTERM comes
 // arrives whole; /readyz turns 503; the process exits 0.
 func TestSIGTERMFinishesInFlight(t *testing.T) {
-	bin := testenv.Build(t, pkg)
 	long := make([]byte, 64<<20)
 	for i := range long {
 		long[i] = 'a' + byte(i%26)
