@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// config is the router's settings: environment variables first, flags over
+// them.
+type config struct {
+	// Manifest is the shard manifest's path.
+	Manifest string `env:"ROUTER_MANIFEST"`
+	// Port makes the default Listen ":PORT"; unset means ":8080".
+	Port string `env:"PORT"`
+	// Listen is the address to listen on (flag only; PORT sets its default).
+	Listen string
+	// ResponseTimeout bounds the wait for a shard's response headers before
+	// the router answers 504.
+	ResponseTimeout time.Duration `env:"ROUTER_RESPONSE_TIMEOUT, default=10s"`
+	// LogFormat is "json", "text", or empty for JSON unless stderr is a
+	// terminal.
+	LogFormat string `env:"LOG_FORMAT"`
+	// LogLevel is debug, info, warn or error; debug logs every request.
+	LogLevel slog.Level `env:"LOG_LEVEL, default=info"`
+}
+
+// loadConfig reads the settings from l (envconfig.OsLookuper() for the
+// process environment) and then args, which win. Its errors wrap errUsage.
+func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*config, error) {
+	var c config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, nameSetting(err, l))
+	}
+	c.Listen = ":8080"
+	if c.Port != "" {
+		c.Listen = ":" + c.Port
+	}
+	fs := flag.NewFlagSet("router", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Manifest, "manifest", c.Manifest, "the shard manifest (ROUTER_MANIFEST)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "the address to listen on (\":$PORT\")")
+	fs.DurationVar(&c.ResponseTimeout, "response-timeout", c.ResponseTimeout, "the wait for a shard's response headers before a 504 (ROUTER_RESPONSE_TIMEOUT)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text; empty: text on a terminal (LOG_FORMAT)")
+	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, fmt.Errorf("%w: router --manifest FILE [--listen ADDR]%s", errUsage, flagHelp(fs))
+		}
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if c.Manifest == "" {
+		errs = append(errs, errors.New("--manifest or ROUTER_MANIFEST is required: the shard manifest"))
+	}
+	if c.ResponseTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--response-timeout %v: must be above 0", c.ResponseTimeout))
+	}
+	switch c.LogFormat {
+	case "", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format %q: must be json or text", c.LogFormat))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return &c, nil
+}
+
+func flagHelp(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.VisitAll(func(f *flag.Flag) { fmt.Fprintf(&b, "\n  --%s\t%s (default %q)", f.Name, f.Usage, f.DefValue) })
+	return b.String()
+}
+
+// nameSetting rewords an envconfig error, which names the struct field, to
+// name the environment variable and its value instead.
+func nameSetting(err error, l envconfig.Lookuper) error {
+	t := reflect.TypeFor[config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		why, ok := strings.CutPrefix(err.Error(), f.Name+": ")
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		value, _ := l.Lookup(name)
+		return fmt.Errorf("%s=%q: %s", name, value, why)
+	}
+	return err
+}
