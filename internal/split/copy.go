@@ -1,0 +1,63 @@
+package split
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// copyRound is how much Copy copies between checks of its context.
+const copyRound = 256 << 20
+
+// Copy writes bytes from to to of src to a new file at path. It copies
+// from file to file so that Linux does it in the kernel (copy_file_range,
+// which shares the blocks on file systems that can), writes to a temporary
+// file in path's folder and renames it to path when complete, so a failed
+// or interrupted copy leaves nothing under path. Progress, when not nil,
+// is called with the number of bytes copied so far. Copy moves src's file
+// offset.
+func Copy(ctx context.Context, src *os.File, from, to int64, path string, progress func(done int64)) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create slice: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = src.Seek(from, io.SeekStart); err != nil {
+		return fmt.Errorf("seek in %s: %w", src.Name(), err)
+	}
+	for done := int64(0); done < to-from; {
+		if err = ctx.Err(); err != nil {
+			return err
+		}
+		// *os.File.ReadFrom sees an io.LimitedReader of an *os.File and
+		// uses copy_file_range.
+		n, err := io.Copy(tmp, io.LimitReader(src, min(copyRound, to-from-done)))
+		if err != nil {
+			return fmt.Errorf("copy %s to %s: %w", src.Name(), path, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("copy %s to %s: the file ends at byte %d, before byte %d: was it changed?", src.Name(), path, from+done, to)
+		}
+		done += n
+		if progress != nil {
+			progress(done)
+		}
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("move slice into place: %w", err)
+	}
+	return nil
+}
