@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lineserver/lineserver/internal/index"
 	"github.com/lineserver/lineserver/internal/problem"
 	"github.com/lineserver/lineserver/internal/testenv"
 )
@@ -334,3 +335,27 @@ type discardWriter struct{ h http.Header }
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(int)             {}
+
+// TestRegisteredFunction calls the function as the Functions Framework
+// registered it: it opens the shard from the environment on first use.
+func TestRegisteredFunction(t *testing.T) {
+	t.Setenv("FILE_REPOSITORY_FILE_PATH", "testdata/sample.txt")
+	t.Setenv("LOG_FORMAT", "text")
+	rec := httptest.NewRecorder()
+	serveLines(rec, httptest.NewRequest("GET", "/lines/1", nil))
+	assert.Equal(t, 200, rec.Code)
+	assert.True(t, strings.HasPrefix(rec.Body.String(), "line 1:"), rec.Body.String())
+	s, err := Start()
+	require.NoError(t, err)
+	assert.Equal(t, int64(300), s.Shard().Total(), "Start returns the shard opened at cold start")
+}
+
+func TestSampleIndexIsCurrent(t *testing.T) {
+	data, err := os.ReadFile("testdata/sample.txt")
+	require.NoError(t, err)
+	idx, err := os.ReadFile("testdata/sample.txt_index.txt")
+	require.NoError(t, err)
+	want, err := index.Of(data)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(idx), "rebuild it with: go run ./cmd/lines index testdata/sample.txt")
+}
