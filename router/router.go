@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 const (
 	DefaultHealthInterval        = time.Second
 	DefaultHealthTimeout         = 500 * time.Millisecond
+	DefaultRecheckInterval       = 250 * time.Millisecond
 	DefaultConnectTimeout        = 300 * time.Millisecond
 	DefaultResponseHeaderTimeout = 10 * time.Second
 	// DefaultMaxIdleConnsPerHost keeps a pooled connection per replica for
@@ -51,6 +53,10 @@ type Options struct {
 	// HealthInterval is the time between two checks of each replica's
 	// /readyz; 0 means DefaultHealthInterval.
 	HealthInterval time.Duration
+	// RecheckInterval is the time between two checks of an ejected
+	// replica, so that a restarted one is back soon; 0 means
+	// DefaultRecheckInterval, or HealthInterval if that is shorter.
+	RecheckInterval time.Duration
 	// HealthTimeout bounds one check; 0 means DefaultHealthTimeout.
 	HealthTimeout time.Duration
 	// ConnectTimeout bounds a connection to a replica; 0 means
@@ -91,6 +97,7 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 		opts.Registry = prometheus.NewRegistry()
 	}
 	setDefault(&opts.HealthInterval, DefaultHealthInterval)
+	setDefault(&opts.RecheckInterval, min(DefaultRecheckInterval, opts.HealthInterval))
 	setDefault(&opts.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
@@ -257,14 +264,21 @@ func (rt *Router) serveReady(w http.ResponseWriter) {
 	writeText(w, http.StatusOK, "ready\n")
 }
 
-// Run checks each replica's /readyz every HealthInterval until ctx ends,
-// starting at once. A replica that answers 200 in time is healthy; any
-// other outcome ejects it until a later check passes.
+// Run checks each replica's /readyz every HealthInterval, and each ejected
+// one every RecheckInterval, until ctx ends, starting at once. A replica
+// that answers 200 in time is healthy; any other outcome ejects it until a
+// later check passes.
 func (rt *Router) Run(ctx context.Context) {
-	t := time.NewTicker(rt.opts.HealthInterval)
+	t := time.NewTicker(rt.opts.RecheckInterval)
 	defer t.Stop()
+	var last time.Time
 	for {
-		rt.CheckHealth(ctx)
+		if time.Since(last) >= rt.opts.HealthInterval-rt.opts.RecheckInterval/2 {
+			last = time.Now()
+			rt.checkAll(ctx, false)
+		} else {
+			rt.checkAll(ctx, true)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -275,21 +289,20 @@ func (rt *Router) Run(ctx context.Context) {
 
 // CheckHealth checks every replica once, concurrently, and returns when all
 // checks are done.
-func (rt *Router) CheckHealth(ctx context.Context) {
-	done := make(chan struct{})
-	count := 0
+func (rt *Router) CheckHealth(ctx context.Context) { rt.checkAll(ctx, false) }
+
+// checkAll checks every replica, or only the ejected ones, concurrently.
+func (rt *Router) checkAll(ctx context.Context, ejectedOnly bool) {
+	var wg sync.WaitGroup
 	for _, s := range rt.shards {
 		for _, rep := range s.replicas {
-			count++
-			go func() {
-				defer func() { done <- struct{}{} }()
-				rt.check(ctx, rep)
-			}()
+			if ejectedOnly && rep.healthy.Load() {
+				continue
+			}
+			wg.Go(func() { rt.check(ctx, rep) })
 		}
 	}
-	for range count {
-		<-done
-	}
+	wg.Wait()
 }
 
 func (rt *Router) check(ctx context.Context, rep *replica) {
