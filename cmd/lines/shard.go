@@ -3,10 +3,277 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/lineserver/lineserver/internal/index"
+	"github.com/lineserver/lineserver/internal/manifest"
+	"github.com/lineserver/lineserver/internal/split"
 )
 
-// runShard is not written yet.
+// sharding is what runShard was asked to do.
+type sharding struct {
+	path     string // the data file
+	data     *os.File
+	info     os.FileInfo
+	dir      string   // --out
+	shards   int      // --shards, 0 when --lines-per-shard is given
+	perShard int64    // --lines-per-shard
+	urls     []string // --url-template, split at commas
+}
+
+// runShard cuts a data file into shards, or plans shards over the whole
+// file with --no-split, and writes their manifest.
 func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("lines shard: not implemented yet")
+	fs := flag.NewFlagSet("shard", flag.ContinueOnError)
+	var s sharding
+	fs.IntVar(&s.shards, "shards", 0, "cut FILE into N shards of about equal bytes")
+	fs.Int64Var(&s.perShard, "lines-per-shard", 0, "cut FILE into shards of K lines, the last with the rest")
+	fs.StringVar(&s.dir, "out", "", "the folder for the shards and manifest.json (created if missing)")
+	tmpl := fs.String("url-template", "http://{name}:8080", "a shard's URL; {name} is its name, {i} its number; commas separate replicas")
+	noSplit := fs.Bool("no-split", false, "copy nothing: every shard serves its range from FILE and FILE_index.txt")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	const use = "lines shard FILE (--shards N | --lines-per-shard K) --out DIR [--url-template T] [--no-split]"
+	switch {
+	case len(pos) != 1:
+		return fmt.Errorf("%w: %s: want one FILE, got %d arguments", errUsage, use, len(pos))
+	case s.dir == "":
+		return fmt.Errorf("%w: %s: --out DIR is required", errUsage, use)
+	case (s.shards != 0) == (s.perShard != 0):
+		return fmt.Errorf("%w: %s: give either --shards or --lines-per-shard", errUsage, use)
+	case s.shards < 0 || s.perShard < 0:
+		return fmt.Errorf("%w: %s: the number of shards or lines must be positive", errUsage, use)
+	}
+	for _, t := range strings.Split(*tmpl, ",") {
+		s.urls = append(s.urls, strings.TrimSpace(t))
+	}
+	check := manifest.Manifest{TotalLines: 1, Shards: []manifest.Shard{{Name: "shard-1", First: 1, Last: 1, Data: "x", URLs: s.expand("shard-1", 1)}}}
+	if err := check.Validate(); err != nil {
+		return fmt.Errorf("%w: --url-template %q: %w", errUsage, *tmpl, err)
+	}
+
+	s.path = pos[0]
+	if s.data, s.info, err = openData(s.path); err != nil {
+		return err
+	}
+	defer s.data.Close()
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	var m *manifest.Manifest
+	if *noSplit {
+		m, err = s.inPlace(ctx, stdout, stderr)
+	} else {
+		m, err = s.cut(ctx, stdout, stderr)
+	}
+	if errors.Is(err, split.ErrTooFewLines) {
+		return fmt.Errorf("cannot cut %s into %d shards: %w", s.path, s.shards, err)
+	}
+	if err != nil {
+		return err
+	}
+	return s.writeManifest(m, stdout)
+}
+
+// cut copies each shard's slice of the data into the folder, indexes it,
+// and returns the manifest of the slices.
+func (s *sharding) cut(ctx context.Context, stdout, stderr io.Writer) (*manifest.Manifest, error) {
+	size := s.info.Size()
+	var cuts []int64
+	var err error
+	if s.shards > 0 {
+		cuts, err = split.ByBytes(s.data, size, s.shards)
+	} else {
+		cuts, err = split.ByLines(ctx, io.NewSectionReader(s.data, 0, size), s.perShard)
+	}
+	if err != nil {
+		return nil, err
+	}
+	bar := newProgress(stderr, 2*size, "sharding")
+	defer bar.finish()
+	var done int64
+	m := &manifest.Manifest{}
+	next := int64(1)
+	for i := 1; i < len(cuts); i++ {
+		name := "shard-" + strconv.Itoa(i)
+		dataName := name + ".txt"
+		idxName := dataName + "_index.txt"
+		dataPath, idxPath := filepath.Join(s.dir, dataName), filepath.Join(s.dir, idxName)
+		from, to := cuts[i-1], cuts[i]
+		if err := notOver(dataPath, s.info, s.path); err != nil {
+			return nil, err
+		}
+		if err := notOver(idxPath, s.info, s.path); err != nil {
+			return nil, err
+		}
+		if err := split.Copy(ctx, s.data, from, to, dataPath, func(n int64) { bar.set(done + n) }); err != nil {
+			return nil, err
+		}
+		done += to - from
+		lines, err := index.BuildFile(ctx, idxPath, io.NewSectionReader(s.data, from, to-from), index.Options{
+			Progress: func(n int64) { bar.set(done + n) },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("index %s: %w", dataPath, err)
+		}
+		done += to - from
+		m.Shards = append(m.Shards, manifest.Shard{
+			Name: name, First: next, Last: next + lines - 1,
+			Data: dataName, Index: idxName, URLs: s.expand(name, i),
+		})
+		next += lines
+		fmt.Fprintf(stdout, "%s: lines %d-%d, %d bytes -> %s\n", name, m.Shards[i-1].First, m.Shards[i-1].Last, to-from, dataPath)
+	}
+	m.TotalLines = next - 1
+	return m, nil
+}
+
+// inPlace plans the shards over the whole file and its index, building
+// the index if it is missing.
+func (s *sharding) inPlace(ctx context.Context, stdout, stderr io.Writer) (*manifest.Manifest, error) {
+	idxPath := s.path + "_index.txt"
+	if _, err := os.Stat(idxPath); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(stdout, "%s has no index: building %s\n", s.path, idxPath)
+		bar := newProgress(stderr, s.info.Size(), "indexing")
+		_, err = index.BuildFile(ctx, idxPath, s.data, index.Options{Progress: bar.set})
+		bar.finish()
+		if err != nil {
+			return nil, fmt.Errorf("index %s: %w", s.path, err)
+		}
+	}
+	idx, err := os.Open(idxPath)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	defer idx.Close()
+	lines, err := wholeIndexLines(idx, s.info.Size())
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w; check it with: lines verify %s", idxPath, err, s.path)
+	}
+
+	var cuts []int64
+	if s.shards > 0 {
+		if cuts, err = split.IndexByBytes(idx, lines, s.info.Size(), s.shards); err != nil {
+			return nil, err
+		}
+	} else {
+		for c := int64(0); c < lines; c += s.perShard {
+			cuts = append(cuts, c)
+		}
+		cuts = append(cuts, lines)
+		if lines == 0 {
+			cuts = []int64{0, 0}
+		}
+	}
+	m := &manifest.Manifest{TotalLines: lines}
+	dataRel, idxRel := relativeTo(s.dir, s.path), relativeTo(s.dir, idxPath)
+	for i := 1; i < len(cuts); i++ {
+		name := "shard-" + strconv.Itoa(i)
+		m.Shards = append(m.Shards, manifest.Shard{
+			Name: name, First: cuts[i-1] + 1, Last: cuts[i],
+			Data: dataRel, Index: idxRel, URLs: s.expand(name, i),
+		})
+		fmt.Fprintf(stdout, "%s: lines %d-%d of %s\n", name, cuts[i-1]+1, cuts[i], s.path)
+	}
+	return m, nil
+}
+
+// wholeIndexLines returns the number of entries of the index of a whole
+// file of size bytes, after the checks that take no time: whole entries,
+// entry 0 at 0, the last entry inside the file. It does not read the rest.
+func wholeIndexLines(idx *os.File, size int64) (int64, error) {
+	info, err := idx.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if info.Size()%index.EntrySize != 0 {
+		return 0, fmt.Errorf("its size %d is not a multiple of %d", info.Size(), index.EntrySize)
+	}
+	lines := info.Size() / index.EntrySize
+	if lines == 0 {
+		if size > 0 {
+			return 0, errors.New("it is empty but the data file is not")
+		}
+		return 0, nil
+	}
+	entry := make([]byte, index.EntrySize)
+	for _, at := range []int64{0, lines - 1} {
+		if _, err := idx.ReadAt(entry, at*index.EntrySize); err != nil {
+			return 0, err
+		}
+		off, err := index.ParseEntry(entry)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("entry %d: %w", at, err)
+		case at == 0 && off != 0:
+			return 0, fmt.Errorf("entry 0 is %d, not 0: it is not the index of a whole file", off)
+		case off >= size:
+			return 0, fmt.Errorf("line %d starts at byte %d, beyond the data's %d bytes", at+1, off, size)
+		}
+	}
+	return lines, nil
+}
+
+// relativeTo returns path relative to dir, or absolute when it cannot be.
+func relativeTo(dir, path string) string {
+	absDir, err1 := filepath.Abs(dir)
+	absPath, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(absDir, absPath); err == nil {
+		return rel
+	}
+	return absPath
+}
+
+// expand fills the URL templates for shard number i called name.
+func (s *sharding) expand(name string, i int) []string {
+	r := strings.NewReplacer("{name}", name, "{i}", strconv.Itoa(i))
+	urls := make([]string, len(s.urls))
+	for k, t := range s.urls {
+		urls[k] = r.Replace(t)
+	}
+	return urls
+}
+
+// writeManifest checks m and writes it to the folder as manifest.json,
+// through a temporary file renamed into place.
+func (s *sharding) writeManifest(m *manifest.Manifest, stdout io.Writer) (err error) {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	path := filepath.Join(s.dir, "manifest.json")
+	tmp, err := os.CreateTemp(s.dir, ".manifest.json.tmp-*")
+	if err != nil {
+		return fmt.Errorf("create the manifest: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = m.Write(tmp); err != nil {
+		return fmt.Errorf("write the manifest: %w", err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write the manifest: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("move the manifest into place: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s: %d lines in %d shards\n", path, m.TotalLines, len(m.Shards))
+	return nil
 }

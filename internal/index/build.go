@@ -54,7 +54,7 @@ func Build(ctx context.Context, data io.Reader, w io.Writer, opt Options) (lines
 func BuildFile(ctx context.Context, path string, data io.Reader, opt Options) (lines int64, err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return 0, fmt.Errorf("create the index: %w", err)
+		return 0, fmt.Errorf("create the index in %s: %w", filepath.Dir(path), withoutPath(err))
 	}
 	defer func() {
 		if err != nil {
@@ -75,6 +75,16 @@ func BuildFile(ctx context.Context, path string, data io.Reader, opt Options) (l
 		return 0, fmt.Errorf("move the index into place: %w", err)
 	}
 	return lines, nil
+}
+
+// withoutPath drops the path from a *PathError about a temporary file,
+// whose name means nothing to the user.
+func withoutPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // chunk is one piece of the data on its way through scan's pipeline.
