@@ -1,0 +1,235 @@
+// Package nginx renders the NGINX configuration that routes each request for
+// a line to the shard that owns it, from the shard manifest.
+package nginx
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/lineserver/lineserver/internal/manifest"
+	"github.com/lineserver/lineserver/internal/problem"
+)
+
+// DefaultListen is the address the server listens on when Options.Listen is
+// empty.
+const DefaultListen = ":8080"
+
+// Options are the settings of a rendered configuration that are not in the
+// manifest. The zero value listens on DefaultListen.
+type Options struct {
+	// Listen is the address to listen on: "8080", ":8080" (every IPv4
+	// address), "127.0.0.1:8080", "[::1]:8080" or "host:8080". Empty means
+	// DefaultListen.
+	Listen string
+}
+
+var (
+	// ErrListen reports an Options.Listen that is not an address.
+	ErrListen = errors.New("bad listen address")
+	// ErrURL reports a shard URL that the config cannot proxy to.
+	ErrURL = errors.New("cannot proxy to the shard's url")
+)
+
+//go:embed nginx.conf.tmpl
+var confText string
+
+var confTemplate = template.Must(template.New("nginx.conf").
+	Option("missingkey=error").
+	Funcs(template.FuncMap{"problem": problemBody}).
+	Parse(confText))
+
+// Render writes the complete nginx.conf for m: one upstream per shard with
+// its replicas, a map from the line number (positive or negative, leading
+// zeros allowed) to the shard, and NGINX's own answers, as
+// application/problem+json bodies equal to problem.Body(status, ""), for
+// malformed numbers (400), numbers beyond the end of the file (413), other
+// paths (404) and methods (405), and /healthz.
+//
+// It sets no pid, daemon, user or error_log at the top level, and its
+// temporary folders are relative to the prefix: run it as
+//
+//	nginx -p DIR -c nginx.conf -e stderr -g 'daemon off; pid nginx.pid;'
+//
+// with the file in DIR, a folder the user NGINX runs as can write.
+func Render(w io.Writer, m *manifest.Manifest, opts Options) error {
+	c, err := newConf(m, opts)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := confTemplate.Execute(&buf, c); err != nil {
+		return err
+	}
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// conf is what the template renders.
+type conf struct {
+	TotalLines int64
+	Listen     string
+	Upstreams  []upstream
+	Routes     []route
+	// Valid matches, after "-?0*", every line number of the file; Beyond
+	// the well-formed ones past its end. Either may be empty.
+	Valid, Beyond string
+	AnyHTTPS      bool
+	ErrorPages    []errorPage
+}
+
+type upstream struct {
+	Name, Scheme string
+	// Host is the Host header for the shard, ServerName its TLS name.
+	Host, ServerName string
+	Servers          []string
+}
+
+// route maps the numbers of one shard: Positive matches their digits
+// without leading zeros, Negative the magnitudes of the negative numbers
+// that count back to them from the end of the file.
+type route struct{ Name, Positive, Negative string }
+
+type errorPage struct {
+	// Status is the status NGINX produces, As the one answered instead
+	// (0: the same).
+	Status, As int
+	Allow      string
+}
+
+func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
+	listen, err := listenDirective(opts.Listen)
+	if err != nil {
+		return nil, err
+	}
+	c := &conf{TotalLines: m.TotalLines, Listen: listen}
+	total := m.TotalLines
+	for _, s := range m.Shards {
+		u, err := newUpstream(s)
+		if err != nil {
+			return nil, err
+		}
+		c.AnyHTTPS = c.AnyHTTPS || u.Scheme == "https"
+		c.Upstreams = append(c.Upstreams, u)
+		if s.First > s.Last {
+			continue // the one empty shard of an empty file
+		}
+		c.Routes = append(c.Routes, route{
+			Name:     s.Name,
+			Positive: RangeRegex(s.First, s.Last),
+			Negative: RangeRegex(total+1-s.Last, total+1-s.First),
+		})
+	}
+	if total >= 1 {
+		c.Valid = RangeRegex(1, total)
+	}
+	if total < math.MaxInt64 {
+		c.Beyond = RangeRegex(total+1, math.MaxInt64)
+	}
+	c.ErrorPages = errorPages
+	return c, nil
+}
+
+// hostPattern is what this config accepts as a host name: letters, digits,
+// '.', '-' and '_', nothing NGINX would read as syntax.
+var hostPattern = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$`)
+
+func validHost(h string) bool { return hostPattern.MatchString(h) || net.ParseIP(h) != nil }
+
+// newUpstream turns a shard's URLs into the servers of its upstream. All
+// its replicas must share a scheme, since NGINX proxies to an upstream with
+// one.
+func newUpstream(s manifest.Shard) (upstream, error) {
+	u := upstream{Name: s.Name}
+	for _, raw := range s.URLs {
+		p, err := url.Parse(raw)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || !validHost(p.Hostname()) {
+			return u, fmt.Errorf("shard %s: %w %q: want http:// or https:// and a host name or IP address", s.Name, ErrURL, raw)
+		}
+		if u.Scheme == "" {
+			u.Scheme, u.Host, u.ServerName = p.Scheme, p.Host, p.Hostname()
+		} else if p.Scheme != u.Scheme {
+			return u, fmt.Errorf("shard %s: %w: its urls mix http and https", s.Name, ErrURL)
+		}
+		port := p.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[p.Scheme]
+		}
+		if !validPort(port) {
+			return u, fmt.Errorf("shard %s: %w %q: bad port", s.Name, ErrURL, raw)
+		}
+		u.Servers = append(u.Servers, net.JoinHostPort(p.Hostname(), port))
+	}
+	return u, nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
+}
+
+// listenDirective turns an address in the forms of Options.Listen into the
+// argument of NGINX's listen.
+func listenDirective(addr string) (string, error) {
+	if addr == "" {
+		addr = DefaultListen
+	}
+	if validPort(addr) {
+		return addr, nil
+	}
+	bad := fmt.Errorf("%w %q: want PORT, :PORT, HOST:PORT or [IPv6]:PORT", ErrListen, addr)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !validPort(port) {
+		return "", bad
+	}
+	switch {
+	case host == "":
+		return port, nil
+	case !validHost(host):
+		return "", bad
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// errorPages lists the errors NGINX finds itself, which it answers through
+// error_page. The errors of the locations (400, 404, 413) are answered there
+// with their bodies: an error_page 400 or 413 would close the connection.
+var errorPages = []errorPage{
+	{Status: http.StatusBadRequest},
+	{Status: http.StatusNotFound}, // of the internal locations of these pages
+	{Status: http.StatusMethodNotAllowed, Allow: "GET, HEAD"},
+	{Status: http.StatusRequestEntityTooLarge},
+	{Status: http.StatusRequestURITooLong},
+	// NGINX's own code for request headers beyond
+	// large_client_header_buffers; Go's servers answer 431.
+	{Status: 494, As: http.StatusRequestHeaderFieldsTooLarge},
+	{Status: http.StatusInternalServerError},
+	{Status: http.StatusBadGateway},
+	{Status: http.StatusServiceUnavailable},
+	{Status: http.StatusGatewayTimeout},
+}
+
+// problemBody is problem.Body(status, ""), escaped for a single-quoted
+// NGINX string.
+func problemBody(status int) (string, error) {
+	return quoteSingle(string(problem.Body(status, "")))
+}
+
+// quoteSingle escapes s for the inside of a single-quoted NGINX string.
+// NGINX would expand a '$' as a variable and has no escape for it.
+func quoteSingle(s string) (string, error) {
+	if strings.Contains(s, "$") {
+		return "", fmt.Errorf("problem body %q has a '$', which NGINX would expand", s)
+	}
+	return strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`).Replace(s), nil
+}

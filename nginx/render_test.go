@@ -1,0 +1,299 @@
+package nginx
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lineserver/lineserver/internal/lineno"
+	"github.com/lineserver/lineserver/internal/manifest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden from the current output")
+
+const sampleManifest = "../testdata/sample-manifest.json"
+
+func render(t testing.TB, m *manifest.Manifest, opts Options) string {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, Render(&b, m, opts))
+	return b.String()
+}
+
+func loadSample(t testing.TB) *manifest.Manifest {
+	t.Helper()
+	m, err := manifest.Load(sampleManifest)
+	require.NoError(t, err)
+	return m
+}
+
+// TestRenderGolden compares the config of the sample manifest with
+// testdata/golden/nginx.conf; go test ./nginx/ -update rewrites it.
+func TestRenderGolden(t *testing.T) {
+	got := render(t, loadSample(t), Options{})
+	path := filepath.Join("..", "testdata", "golden", "nginx.conf")
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./nginx/ -update to write it")
+	assert.Equal(t, string(want), got, "the rendered config differs from %s; review, then rewrite it with -update", path)
+}
+
+func TestRenderNeverSetsWhatTheCallerSets(t *testing.T) {
+	conf := render(t, loadSample(t), Options{})
+	depth := 0
+	for _, line := range strings.Split(conf, "\n") {
+		line = strings.TrimSpace(line)
+		if depth == 0 {
+			for _, d := range []string{"pid", "daemon", "user", "error_log"} {
+				assert.False(t, strings.HasPrefix(line, d+" "), "top-level %q", line)
+			}
+		}
+		if !strings.HasPrefix(line, "#") {
+			depth += strings.Count(line, "{") - strings.Count(line, "}")
+		}
+	}
+}
+
+func TestRenderListen(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "listen 8080;"},
+		{"8080", "listen 8080;"},
+		{":8080", "listen 8080;"},
+		{":80", "listen 80;"},
+		{"127.0.0.1:8080", "listen 127.0.0.1:8080;"},
+		{"[::1]:8080", "listen [::1]:8080;"},
+		{"[::]:9000", "listen [::]:9000;"},
+		{"localhost:8081", "listen localhost:8081;"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			assert.Contains(t, render(t, loadSample(t), Options{Listen: tc.in}), "\n        "+tc.want+"\n")
+		})
+	}
+	for _, bad := range []string{"0", "65536", "08080", "x", ":", "1.2.3.4", "::1:8080", "host:", "a b:80", "h;x:80", "[::1]", ":http"} {
+		t.Run("bad "+bad, func(t *testing.T) {
+			err := Render(&bytes.Buffer{}, loadSample(t), Options{Listen: bad})
+			assert.ErrorIs(t, err, ErrListen)
+		})
+	}
+}
+
+func TestRenderUpstreams(t *testing.T) {
+	m := &manifest.Manifest{TotalLines: 10, Shards: []manifest.Shard{
+		{Name: "a", First: 1, Last: 5, Data: "d", URLs: []string{"http://10.0.0.1", "http://[fd00::1]:8080/"}},
+		{Name: "b", First: 6, Last: 10, Data: "d", URLs: []string{"https://b-xyz.a.run.app"}},
+	}}
+	require.NoError(t, m.Validate())
+	conf := render(t, m, Options{})
+	for _, want := range []string{
+		"server 10.0.0.1:80 max_fails=2 fail_timeout=1s;",
+		"server [fd00::1]:8080 max_fails=2 fail_timeout=1s;",
+		"server b-xyz.a.run.app:443 max_fails=2 fail_timeout=1s;",
+		"a http://a;", "b https://b;",
+		`a "10.0.0.1";`, `b "b-xyz.a.run.app";`,
+		"proxy_ssl_server_name on;", "proxy_ssl_name $lines_sni;",
+	} {
+		assert.Contains(t, conf, want)
+	}
+	assert.NotContains(t, render(t, loadSample(t), Options{}), "proxy_ssl", "no TLS settings without an https shard")
+}
+
+func TestRenderRefusesURLsItCannotProxyTo(t *testing.T) {
+	for name, urls := range map[string][]string{
+		"mixed schemes": {"http://a:8080", "https://b"},
+		"odd host":      {"http://a%3Bb:80"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := &manifest.Manifest{TotalLines: 1, Shards: []manifest.Shard{{Name: "s", First: 1, Last: 1, Data: "d", URLs: urls}}}
+			assert.ErrorIs(t, Render(&bytes.Buffer{}, m, Options{}), ErrURL)
+		})
+	}
+}
+
+// nginxRoutes is what a rendered config decides for /lines/{n}: the regex
+// locations in order, each with its action ("proxy", "400" or "413"), and
+// the map from the URI to the shard.
+type nginxRoutes struct {
+	locations []routeRule
+	shards    []routeRule
+}
+
+type routeRule struct {
+	re     *regexp.Regexp
+	action string
+}
+
+var (
+	locationLine = regexp.MustCompile(`^\s*location ~ "([^"]+)" \{$`)
+	actionLine   = regexp.MustCompile(`^\s*(proxy_pass|return (\d+))\b`)
+	mapEntry     = regexp.MustCompile(`^\s*"~([^"]+)" ([a-z0-9-]+);$`)
+)
+
+// parseRoutes reads the routing of a rendered config back, so that tests
+// check the config itself rather than the data it was made from.
+func parseRoutes(t testing.TB, conf string) nginxRoutes {
+	t.Helper()
+	var r nginxRoutes
+	inMap, inLocation := false, false
+	for _, line := range strings.Split(conf, "\n") {
+		switch {
+		case strings.Contains(line, "map $uri $lines_shard {"):
+			inMap = true
+		case inMap && strings.TrimSpace(line) == "}":
+			inMap = false
+		case inMap && mapEntry.MatchString(line):
+			m := mapEntry.FindStringSubmatch(line)
+			r.shards = append(r.shards, routeRule{regexp.MustCompile(m[1]), m[2]})
+		case locationLine.MatchString(line):
+			m := locationLine.FindStringSubmatch(line)
+			r.locations = append(r.locations, routeRule{re: regexp.MustCompile(m[1])})
+			inLocation = true
+		case inLocation && actionLine.MatchString(line):
+			m := actionLine.FindStringSubmatch(line)
+			action := m[2]
+			if m[1] == "proxy_pass" {
+				action = "proxy"
+			}
+			r.locations[len(r.locations)-1].action = action
+			inLocation = false
+		}
+	}
+	require.NotEmpty(t, r.locations)
+	return r
+}
+
+// decide is what NGINX answers for the path "/lines/"+n: a status, or the
+// name of the shard it proxies to. Like NGINX, it takes the first regex
+// location that matches and the first map entry that matches.
+func (r nginxRoutes) decide(n string) string {
+	uri := "/lines/" + n
+	for _, loc := range r.locations {
+		if !loc.re.MatchString(uri) {
+			continue
+		}
+		if loc.action != "proxy" {
+			return loc.action
+		}
+		for _, s := range r.shards {
+			if s.re.MatchString(uri) {
+				return s.action
+			}
+		}
+		return "proxy to no shard"
+	}
+	return "404"
+}
+
+// want is what the Go servers answer for n: lineno's parser, Resolve and
+// the manifest's Find.
+func want(m *manifest.Manifest, n string) string {
+	v, err := lineno.Parse(n)
+	if err != nil {
+		return "400"
+	}
+	line, err := lineno.Resolve(v, m.TotalLines)
+	if err != nil {
+		return "413"
+	}
+	i, ok := m.Find(line)
+	if !ok {
+		return "no shard"
+	}
+	return m.Shards[i].Name
+}
+
+// randomManifest cuts total lines into 1 to 7 shards at random places.
+func randomManifest(r *rand.Rand, total int64) *manifest.Manifest {
+	lasts := []int64{total}
+	for range r.IntN(7) {
+		if total > 1 {
+			lasts = append(lasts, 1+r.Int64N(total-1))
+		}
+	}
+	slices.Sort(lasts)
+	lasts = slices.Compact(lasts)
+	m := &manifest.Manifest{TotalLines: total}
+	first := int64(1)
+	for _, last := range lasts {
+		name := fmt.Sprintf("shard-%d", len(m.Shards)+1)
+		m.Shards = append(m.Shards, manifest.Shard{Name: name, First: first, Last: last, Data: "d", URLs: []string{"http://127.0.0.1:9"}})
+		first = last + 1
+	}
+	return m
+}
+
+// inputs are the numbers a test sends: every one in [-(total+3), total+3]
+// with and without leading zeros when total is small, those around the
+// shard bounds otherwise, and strings that are not line numbers.
+func inputs(m *manifest.Manifest) []string {
+	ns := map[int64]bool{}
+	add := func(n int64) {
+		for d := int64(-2); d <= 2; d++ {
+			if (d > 0 && n > math.MaxInt64-d) || (d < 0 && n < -math.MaxInt64-d) {
+				continue
+			}
+			ns[n+d], ns[-(n+d)] = true, true
+		}
+	}
+	if m.TotalLines < 5000 {
+		for n := int64(0); n <= m.TotalLines+3; n++ {
+			ns[n], ns[-n] = true, true
+		}
+	}
+	for _, s := range m.Shards {
+		add(s.First)
+		add(s.Last)
+		add(m.TotalLines + 1 - s.First)
+		add(m.TotalLines + 1 - s.Last)
+	}
+	add(math.MaxInt64 - 2)
+	var out []string
+	for n := range ns {
+		s := strconv.FormatInt(n, 10)
+		out = append(out, s)
+		digits, sign := strings.CutPrefix(s, "-")
+		signs := map[bool]string{true: "-", false: ""}[sign]
+		out = append(out, signs+"0"+digits, signs+"000000000000000000000"+digits, "+"+digits)
+	}
+	return append(out, "", "-", "0", "-0", "00", "-00", "abc", "1.5", "1e3", " 1", "1 ", "--1", "1-", "0x1", "١",
+		"9223372036854775807", "-9223372036854775807", "9223372036854775808", "-9223372036854775808",
+		"09223372036854775808", "99999999999999999999", "18446744073709551617")
+}
+
+// TestRenderedRoutesMatchTheGoServers reads the routing back from rendered
+// configs of random manifests and checks that, for every input, NGINX
+// would answer what the router and the shards answer: the same 400s and
+// 413s, and the owning shard for every line, counted from either end.
+func TestRenderedRoutesMatchTheGoServers(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	totals := []int64{0, 1, 2, 9, 10, 11, 99, 100, 300, 1000, 4321, 20000, 99999, 1 << 40, math.MaxInt64 - 1, math.MaxInt64}
+	for i, total := range totals {
+		t.Run(strconv.FormatInt(total, 10), func(t *testing.T) {
+			m := randomManifest(r, total)
+			if total == 0 {
+				m.Shards = []manifest.Shard{{Name: "only", First: 1, Last: 0, Data: "d", URLs: []string{"http://127.0.0.1:9"}}}
+			}
+			require.NoError(t, m.Validate(), "manifest %d", i)
+			routes := parseRoutes(t, render(t, m, Options{}))
+			for _, n := range inputs(m) {
+				if got, want := routes.decide(n), want(m, n); got != want {
+					t.Fatalf("/lines/%s: the config answers %s, the Go servers %s", n, got, want)
+				}
+			}
+		})
+	}
+}
