@@ -1,0 +1,63 @@
+# The images of lineserver, built from this folder:
+#
+#	docker build -t lineserver .                    # the shard function (the default)
+#	docker build -t lineserver-router --target router .
+#	docker build -t lineserver-nginx --target nginx .
+#	docker run --rm --read-only -p 8080:8080 lineserver   # serves testdata/sample.txt
+#
+# Binaries are static (no cgo), stripped and built with -trimpath; the
+# function and the router run on distroless/static as the nonroot user
+# (65532), with nothing written to the root file system.
+
+FROM golang:1.26 AS build
+WORKDIR /src
+ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+# The modules in a layer of their own: it is rebuilt only when go.mod or
+# go.sum change, not on every change of the code.
+COPY go.mod go.sum ./
+RUN go mod download && go mod verify
+COPY . .
+# The build cache is dropped in the same step: it would only make the
+# layer larger (nothing reuses it without BuildKit's cache mounts).
+RUN go build -trimpath -ldflags='-s -w' -o /out/ \
+        ./cmd/lineserver ./cmd/router ./cmd/lines ./cmd/probe \
+ && go clean -cache
+
+# The Go router: give it the manifest at /etc/lineserver/manifest.json
+# (ROUTER_MANIFEST) or --manifest FILE; it answers on $PORT.
+FROM gcr.io/distroless/static-debian12:nonroot AS router
+COPY --from=build /out/router /out/probe /usr/local/bin/
+ENV PORT=8080 ROUTER_MANIFEST=/etc/lineserver/manifest.json
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
+        CMD ["/usr/local/bin/probe", "/readyz"]
+ENTRYPOINT ["/usr/local/bin/router"]
+
+# NGINX in front of the shards, with the config that `lines nginx` renders
+# when it starts from the manifest at /etc/lineserver/manifest.json
+# (MANIFEST). It runs as nobody, with its config, pid and temporary files
+# in /tmp/nginx, so the root file system may be read-only when /tmp is not.
+FROM nginx:1.22 AS nginx
+COPY --from=build /out/lines /out/probe /usr/local/bin/
+COPY scripts/docker-nginx-entrypoint.sh /usr/local/bin/lineserver-nginx
+ENV MANIFEST=/etc/lineserver/manifest.json PORT=8080 NGINX_PREFIX=/tmp/nginx
+USER 65534:65534
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
+        CMD ["/usr/local/bin/probe", "/healthz"]
+ENTRYPOINT ["/usr/local/bin/lineserver-nginx"]
+CMD []
+
+# The shard function through the functions framework. Without settings it
+# serves the sample baked in below; a shard gets its own files and range
+# from FILE_REPOSITORY_FILE_PATH, INDEX_FILE_PATH, INDEX_FIRST_LINE_NUMBER,
+# INDEX_LAST_LINE_NUMBER and FILE_TOTAL_LINES.
+FROM gcr.io/distroless/static-debian12:nonroot AS lineserver
+COPY --from=build /out/lineserver /out/probe /usr/local/bin/
+COPY testdata/sample.txt testdata/sample.txt_index.txt /srv/sample/
+ENV FUNCTION_TARGET=Lines PORT=8080 \
+    FILE_REPOSITORY_FILE_PATH=/srv/sample/sample.txt
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
+        CMD ["/usr/local/bin/probe", "/readyz"]
+ENTRYPOINT ["/usr/local/bin/lineserver"]
