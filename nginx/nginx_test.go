@@ -1,0 +1,424 @@
+package nginx
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lineserver/lineserver/internal/manifest"
+	"github.com/lineserver/lineserver/internal/problem"
+	"github.com/lineserver/lineserver/internal/testenv"
+)
+
+// writeConf renders m into nginx.conf in a new prefix folder and returns
+// the folder.
+func writeConf(t *testing.T, m *manifest.Manifest, opts Options) string {
+	t.Helper()
+	dir := t.TempDir()
+	var b bytes.Buffer
+	require.NoError(t, Render(&b, m, opts))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), b.Bytes(), 0o644))
+	return dir
+}
+
+// nginxArgs is the command line of the README, for the prefix folder dir.
+func nginxArgs(dir string) []string {
+	return []string{"-p", dir, "-c", "nginx.conf", "-e", "stderr", "-g", "daemon off; pid nginx.pid;"}
+}
+
+// startNginx runs real NGINX on the config of m, listening on a free port
+// of 127.0.0.1, and returns its base URL once /healthz answers.
+func startNginx(t *testing.T, m *manifest.Manifest) (string, *testenv.Process) {
+	t.Helper()
+	bin := testenv.Command(t, "nginx")
+	port := testenv.FreePort(t)
+	dir := writeConf(t, m, Options{Listen: testenv.Addr(port)})
+	p := testenv.Start(t, bin, nginxArgs(dir))
+	testenv.WaitHTTP(t, testenv.URL(port)+"/healthz", 10*time.Second, p)
+	return testenv.URL(port), p
+}
+
+// deadSample is the sample manifest with each replica on a port of
+// 127.0.0.1 where nothing listens, for what NGINX answers by itself.
+func deadSample(t *testing.T) *manifest.Manifest {
+	t.Helper()
+	m := loadSample(t)
+	for i := range m.Shards {
+		for j := range m.Shards[i].URLs {
+			m.Shards[i].URLs[j] = testenv.URL(testenv.FreePort(t))
+		}
+	}
+	return m
+}
+
+func TestNginxAcceptsTheConfig(t *testing.T) {
+	bin := testenv.Command(t, "nginx")
+	https := deadSample(t)
+	https.Shards[2].URLs = []string{"https://127.0.0.1:8443", "https://127.0.0.1"}
+	for name, m := range map[string]*manifest.Manifest{"sample": deadSample(t), "https": https} {
+		t.Run(name, func(t *testing.T) {
+			dir := writeConf(t, m, Options{Listen: "127.0.0.1:1"})
+			out, err := exec.Command(bin, append([]string{"-t"}, nginxArgs(dir)...)...).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			assert.Contains(t, string(out), "test is successful")
+		})
+	}
+}
+
+func TestNginxAnswersItself(t *testing.T) {
+	base, _ := startNginx(t, deadSample(t))
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/lines/abc", 400},
+		{"GET", "/lines/0", 400},
+		{"GET", "/lines/-0", 400},
+		{"GET", "/lines/000", 400},
+		{"GET", "/lines/+5", 400},
+		{"GET", "/lines/1.5", 400},
+		{"GET", "/lines/", 400},
+		{"GET", "/lines/%20", 400},
+		{"GET", "/lines/9223372036854775808", 400},
+		{"GET", "/lines/-9223372036854775808", 400},
+		{"GET", "/lines/301", 413},
+		{"GET", "/lines/-301", 413},
+		{"GET", "/lines/0000000000000000000000000301", 413},
+		{"GET", "/lines/9223372036854775807", 413},
+		{"GET", "/lines/-09223372036854775807", 413},
+		{"HEAD", "/lines/abc", 400},
+		{"HEAD", "/lines/-301", 413},
+		{"GET", "/", 404},
+		{"GET", "/lines", 404},
+		{"GET", "/lines/1/2", 404},
+		{"GET", "/.problems/400", 404},
+		{"POST", "/lines/1", 405},
+		{"PUT", "/lines/abc", 405},
+		{"DELETE", "/healthz", 405},
+		{"OPTIONS", "/lines/1", 405},
+		{"GET", "/lines/1", 502},
+		{"GET", "/lines/-1", 502},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, base+tc.path, nil)
+			require.NoError(t, err)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			assert.Equal(t, tc.status, resp.StatusCode)
+			assert.Equal(t, problem.ContentType, resp.Header.Get("Content-Type"))
+			want := problem.Body(tc.status, "")
+			assert.Equal(t, strconv.Itoa(len(want)), resp.Header.Get("Content-Length"))
+			if tc.method == "HEAD" {
+				assert.Empty(t, body)
+			} else {
+				assert.Equal(t, string(want), string(body))
+			}
+			if tc.status == 405 {
+				assert.Equal(t, "GET, HEAD", resp.Header.Get("Allow"))
+			}
+		})
+	}
+
+	t.Run("healthz", func(t *testing.T) {
+		resp, err := http.Get(base + "/healthz")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "ok\n", string(body))
+		assert.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"))
+	})
+
+	t.Run("keeps the connection after 400, 404 and 413", func(t *testing.T) {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		reused := 0
+		for i, path := range []string{"/lines/abc", "/nope", "/lines/301", "/healthz"} {
+			trace := &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) {
+				if c.Reused {
+					reused++
+				}
+			}}
+			req, _ := http.NewRequest("GET", base+path, nil)
+			resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+			require.NoError(t, err)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, i, reused, "request %d (%s) on a new connection", i, path)
+		}
+	})
+}
+
+// TestNginxRoutesLikeTheManifest checks the map with real NGINX: the
+// replicas are ports where nothing listens, so every routed request gets
+// 502, and the access log names the shard NGINX chose.
+func TestNginxRoutesLikeTheManifest(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	m := randomManifest(r, 1000)
+	for i := range m.Shards {
+		m.Shards[i].URLs = []string{testenv.URL(testenv.FreePort(t))}
+	}
+	base, p := startNginx(t, m)
+	ins := inputs(m)
+	r.Shuffle(len(ins), func(i, j int) { ins[i], ins[j] = ins[j], ins[i] })
+	ins = ins[:600]
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	statuses := make([]int, len(ins))
+	for i, n := range ins {
+		resp, err := client.Get(base + "/lines/" + url.PathEscape(n) + "?i=" + strconv.Itoa(i))
+		require.NoError(t, err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		statuses[i] = resp.StatusCode
+	}
+	logged := loggedShards(t, p, len(ins))
+	for i, n := range ins {
+		want := want(m, n)
+		switch want {
+		case "400", "413":
+			assert.Equal(t, want, strconv.Itoa(statuses[i]), "/lines/%s", n)
+		default:
+			assert.Equal(t, http.StatusBadGateway, statuses[i], "/lines/%s", n)
+			assert.Equal(t, want, logged[i], "/lines/%s went to the wrong shard", n)
+		}
+	}
+}
+
+var accessLine = regexp.MustCompile(`"GET /lines/\S*\?i=(\d+) HTTP/1\.1" \d+ \d+ shard=(\S*) `)
+
+// loggedShards reads the shard of each request i from NGINX's access log,
+// waiting a little for the last lines.
+func loggedShards(t *testing.T, p *testenv.Process, n int) map[int]string {
+	t.Helper()
+	shards := map[int]string{}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(shards) < n && time.Now().Before(deadline) {
+		for _, m := range accessLine.FindAllStringSubmatch(p.Output(), -1) {
+			i, _ := strconv.Atoi(m[1])
+			shards[i] = m[2]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Len(t, shards, n, "access log lines")
+	return shards
+}
+
+// get fetches path and returns the status and body.
+func get(t *testing.T, client *http.Client, base, path string, header ...string) (int, []byte, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest("GET", base+path, nil)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, body, resp.Header
+}
+
+func TestNginxProblemBodiesHaveNoDollar(t *testing.T) {
+	for _, p := range errorPages {
+		_, err := problemBody(p.Status)
+		assert.NoError(t, err)
+	}
+	_, err := quoteSingle("costs $5")
+	assert.Error(t, err)
+	got, err := quoteSingle("it's a \\ and\n")
+	require.NoError(t, err)
+	assert.Equal(t, `it\'s a \\ and\n`, got)
+}
+
+// shardProc is one real shard process, cmd/lineserver, serving lines first
+// to last of the whole file at path.
+type shardProc struct {
+	bin, path   string
+	first, last int64
+	total       int
+	port        int
+	p           *testenv.Process
+}
+
+func (s *shardProc) start(t *testing.T) {
+	t.Helper()
+	s.p = testenv.Start(t, s.bin, nil,
+		"FILE_REPOSITORY_FILE_PATH="+s.path,
+		"INDEX_FILE_PATH="+s.path+"_index.txt",
+		"INDEX_FIRST_LINE_NUMBER="+strconv.FormatInt(s.first, 10),
+		"INDEX_LAST_LINE_NUMBER="+strconv.FormatInt(s.last, 10),
+		"FILE_TOTAL_LINES="+strconv.Itoa(s.total),
+		"PORT="+strconv.Itoa(s.port))
+	testenv.WaitHTTP(t, testenv.URL(s.port)+"/readyz", 20*time.Second, s.p)
+}
+
+// TestNginxServesRealShards puts real NGINX in front of three real shard
+// processes over a 20,000-line file (UTF-8, empty lines, CRs) and reads
+// every line through it, byte for byte; then it kills a shard and starts
+// it again, and kills one of two replicas under load.
+func TestNginxServesRealShards(t *testing.T) {
+	testenv.Command(t, "nginx")
+	bin := testenv.Build(t, "github.com/lineserver/lineserver/cmd/lineserver")
+	data := testenv.Varied(20000)
+	path := testenv.WriteIndexed(t, t.TempDir(), "varied.txt", data)
+	lines := testenv.Lines(data)
+	total := len(lines)
+	require.Equal(t, 20000, total)
+
+	ranges := [][2]int64{{1, 6000}, {6001, 13000}, {13001, 20000}}
+	m := &manifest.Manifest{TotalLines: int64(total)}
+	var shards []*shardProc
+	for i, rg := range ranges {
+		s := &shardProc{bin: bin, path: path, first: rg[0], last: rg[1], total: total, port: testenv.FreePort(t)}
+		s.start(t)
+		shards = append(shards, s)
+		m.Shards = append(m.Shards, manifest.Shard{
+			Name: "shard-" + strconv.Itoa(i+1), First: rg[0], Last: rg[1],
+			Data: path, URLs: []string{testenv.URL(s.port)},
+		})
+	}
+	// The third shard has a second replica.
+	replica := &shardProc{bin: bin, path: path, first: ranges[2][0], last: ranges[2][1], total: total, port: testenv.FreePort(t)}
+	replica.start(t)
+	m.Shards[2].URLs = append(m.Shards[2].URLs, testenv.URL(replica.port))
+	require.NoError(t, m.Validate())
+	base, _ := startNginx(t, m)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 5 * time.Second}
+
+	t.Run("every line", func(t *testing.T) {
+		const workers = 4
+		errs := make(chan string, workers)
+		for w := range workers {
+			go func() {
+				for n := w + 1; n <= total; n += workers {
+					resp, err := client.Get(base + "/lines/" + strconv.Itoa(n))
+					if err != nil {
+						errs <- err.Error()
+						return
+					}
+					body, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, lines[n-1]) {
+						errs <- "line " + strconv.Itoa(n) + ": " + resp.Status + " " + strconv.Quote(string(body))
+						return
+					}
+				}
+				errs <- ""
+			}()
+		}
+		for range workers {
+			if e := <-errs; e != "" {
+				t.Error(e)
+			}
+		}
+	})
+
+	t.Run("negative, leading zeros, across shards", func(t *testing.T) {
+		for _, n := range []int{1, 2, 5999, 6000, 6001, 7000, 12999, 13000, 13001, 14000, 19999, 20000} {
+			status, body, _ := get(t, client, base, "/lines/-"+strconv.Itoa(n))
+			assert.Equal(t, 200, status, "-%d", n)
+			assert.Equal(t, string(lines[total-n]), string(body), "-%d", n)
+			status, body, _ = get(t, client, base, "/lines/000"+strconv.Itoa(n))
+			assert.Equal(t, 200, status, "000%d", n)
+			assert.Equal(t, string(lines[n-1]), string(body), "000%d", n)
+			status, body, _ = get(t, client, base, "/lines/-0"+strconv.Itoa(n))
+			assert.Equal(t, 200, status, "-0%d", n)
+			assert.Equal(t, string(lines[total-n]), string(body), "-0%d", n)
+		}
+		for path, want := range map[string]int{"/lines/20001": 413, "/lines/-20001": 413, "/lines/0": 400, "/lines/x": 400} {
+			status, body, _ := get(t, client, base, path)
+			assert.Equal(t, want, status, path)
+			assert.Equal(t, string(problem.Body(want, "")), string(body), path)
+		}
+	})
+
+	t.Run("headers pass through", func(t *testing.T) {
+		status, body, h := get(t, client, base, "/lines/7", "Accept", "application/json")
+		assert.Equal(t, 200, status)
+		assert.Contains(t, h.Get("Content-Type"), "application/json")
+		assert.Contains(t, string(body), `"number":7`)
+		status, _, h = get(t, client, base, "/lines/7")
+		require.Equal(t, 200, status)
+		etag := h.Get("ETag")
+		require.NotEmpty(t, etag)
+		status, _, _ = get(t, client, base, "/lines/7", "If-None-Match", etag)
+		assert.Equal(t, http.StatusNotModified, status)
+		resp, err := client.Head(base + "/lines/-1")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, strconv.Itoa(len(lines[total-1])), resp.Header.Get("Content-Length"))
+	})
+
+	t.Run("a dead shard fails fast and comes back", func(t *testing.T) {
+		dead := shards[1]
+		dead.p.Kill()
+		start := time.Now()
+		status, body, _ := get(t, client, base, "/lines/7000")
+		assert.Less(t, time.Since(start), time.Second)
+		assert.Equal(t, http.StatusBadGateway, status)
+		assert.Equal(t, string(problem.Body(http.StatusBadGateway, "")), string(body))
+		for _, n := range []string{"1", "-1", "20000"} {
+			status, _, _ := get(t, client, base, "/lines/"+n)
+			assert.Equal(t, 200, status, "line %s of a live shard", n)
+		}
+
+		dead.start(t)
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			status, body, _ = get(t, client, base, "/lines/7000")
+			if status == 200 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		assert.Equal(t, 200, status, "within 2 s of the restart")
+		assert.Equal(t, string(lines[6999]), string(body))
+	})
+
+	t.Run("killing one of two replicas under load loses no request", func(t *testing.T) {
+		const workers = 4
+		stop := time.Now().Add(1500 * time.Millisecond)
+		failures := make(chan []string, workers)
+		for w := range workers {
+			go func() {
+				var failed []string
+				for i := w; time.Now().Before(stop); i += workers {
+					n := ranges[2][0] + int64(i)%(ranges[2][1]-ranges[2][0]+1)
+					resp, err := client.Get(base + "/lines/" + strconv.FormatInt(n, 10))
+					if err != nil {
+						failed = append(failed, err.Error())
+						continue
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || !bytes.Equal(body, lines[n-1]) {
+						failed = append(failed, strconv.FormatInt(n, 10)+": "+resp.Status)
+					}
+				}
+				failures <- failed
+			}()
+		}
+		time.Sleep(300 * time.Millisecond)
+		replica.p.Kill()
+		for range workers {
+			assert.Empty(t, <-failures)
+		}
+	})
+}
