@@ -93,12 +93,15 @@ func (rt *Router) send(r *http.Request, s *shard, rep *replica, path string, h h
 		}
 		f := classify(err)
 		rep.errs[f].Inc()
-		if f != failTimeout {
+		if ejects(f, err) {
 			rt.setHealth(rep, false, err.Error())
 		}
 		return nil, f, err
 	}
 	s.latency.Observe(time.Since(start).Seconds())
+	if rep.slowChecks.Load() != 0 { // read first: a store on every request would bounce the cache line
+		rep.slowChecks.Store(0)
+	}
 	if resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable {
 		rep.errs[failStatus].Inc()
 		return resp, failStatus, nil
@@ -119,6 +122,14 @@ func classify(err error) failure {
 		return failTimeout
 	}
 	return failBroken
+}
+
+// ejects reports whether a failure shows the replica down: a refused or
+// broken connection does; a timeout, connecting or waiting for headers,
+// may be load, and is left to the health checks.
+func ejects(f failure, err error) bool {
+	var ne net.Error
+	return f == failBroken || f == failConnect && !(errors.As(err, &ne) && ne.Timeout())
 }
 
 // relay passes the replica's status, headers and body through unchanged,

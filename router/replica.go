@@ -64,8 +64,11 @@ type replica struct {
 	// are shallow copies of it.
 	tmpl    *http.Request
 	healthy atomic.Bool
-	gauge   prometheus.Gauge
-	errs    [numFailures]prometheus.Counter
+	// slowChecks counts health checks in a row that timed out; an answered
+	// request resets it.
+	slowChecks atomic.Int32
+	gauge      prometheus.Gauge
+	errs       [numFailures]prometheus.Counter
 }
 
 func newReplica(shardName string, u *url.URL, m *metrics) *replica {

@@ -264,10 +264,18 @@ func (rt *Router) serveReady(w http.ResponseWriter) {
 	writeText(w, http.StatusOK, "ready\n")
 }
 
+// slowChecksToEject is how many checks in a row must time out, with no
+// request answered in between, before a replica is ejected for it: a
+// replica under heavy load may answer /readyz late, and ejecting it would
+// turn load into errors. A refused connection or a status other than 200
+// ejects at once.
+const slowChecksToEject = 3
+
 // Run checks each replica's /readyz every HealthInterval, and each ejected
 // one every RecheckInterval, until ctx ends, starting at once. A replica
-// that answers 200 in time is healthy; any other outcome ejects it until a
-// later check passes.
+// that answers 200 in time is healthy; a refused connection or another
+// status ejects it until a later check passes, and so do
+// slowChecksToEject timeouts in a row.
 func (rt *Router) Run(ctx context.Context) {
 	t := time.NewTicker(rt.opts.RecheckInterval)
 	defer t.Stop()
@@ -314,15 +322,19 @@ func (rt *Router) check(ctx context.Context, rep *replica) {
 		return
 	}
 	resp, err := rt.transport.RoundTrip(req)
-	if err != nil {
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
-			return // the router is stopping; keep the last verdict
-		}
+	switch {
+	case err == nil:
+	case errors.Is(ctx.Err(), context.Canceled):
+		return // the router is stopping; keep the last verdict
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && rep.slowChecks.Add(1) < slowChecksToEject:
+		return // busy, perhaps: keep the last verdict for now
+	default:
 		rt.setHealth(rep, false, err.Error())
 		return
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	rep.slowChecks.Store(0)
 	if resp.StatusCode != http.StatusOK {
 		rt.setHealth(rep, false, "readyz answered "+resp.Status)
 		return

@@ -3,6 +3,9 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -351,3 +354,64 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+func TestSlowHealthChecksEjectOnlyInARow(t *testing.T) {
+	slow := fakes(1)[0]
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			case <-time.After(time.Second):
+			}
+			return
+		}
+		slow.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	rt := newRouter(t, testManifest(t, []string{srv.URL}), Options{HealthTimeout: 20 * time.Millisecond})
+	rep := rt.shards[0].replicas[0]
+	ctx := context.Background()
+
+	rt.CheckHealth(ctx)
+	rt.CheckHealth(ctx)
+	assert.True(t, rep.healthy.Load(), "two slow checks keep it")
+	require.Equal(t, 200, get(rt, "/lines/1").Code)
+	rt.CheckHealth(ctx)
+	rt.CheckHealth(ctx)
+	assert.True(t, rep.healthy.Load(), "an answered request starts the count again")
+	rt.CheckHealth(ctx)
+	assert.False(t, rep.healthy.Load(), "three slow checks in a row eject it")
+}
+
+func TestEjects(t *testing.T) {
+	timeout := &net.OpError{Op: "dial", Net: "tcp", Err: &timeoutError{}}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
+	for _, tc := range []struct {
+		name  string
+		err   error
+		fail  failure
+		eject bool
+	}{
+		{"refused", refused, failConnect, true},
+		{"connect timeout", timeout, failConnect, false},
+		{"reset", reset, failBroken, true},
+		{"EOF", io.ErrUnexpectedEOF, failBroken, true},
+		{"header timeout", &net.OpError{Op: "read", Err: &timeoutError{}}, failTimeout, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := classify(fmt.Errorf("wrapped: %w", tc.err))
+			assert.Equal(t, tc.fail, f)
+			assert.Equal(t, tc.eject, ejects(f, tc.err))
+		})
+	}
+}
+
+type timeoutError struct{}
+
+func (*timeoutError) Error() string   { return "i/o timeout" }
+func (*timeoutError) Timeout() bool   { return true }
+func (*timeoutError) Temporary() bool { return true }
