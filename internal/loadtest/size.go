@@ -1,0 +1,74 @@
+package loadtest
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// sizeUnits are the suffixes ParseSize knows, longest first so that "GiB"
+// is not read as "B". Decimal units are powers of 1000, binary ones of 1024.
+var sizeUnits = []struct {
+	suffix string
+	bytes  int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+	{"B", 1},
+}
+
+// ParseSize parses a size such as "1GB" (10^9 bytes), "10GB", "500MB",
+// "64KiB" (2^16 bytes), "1.5GB" or "4096" (bytes). Units are case
+// insensitive; the size must be positive.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.bytes
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f <= 0 || f*float64(mult) > 1<<50 {
+		return 0, fmt.Errorf("size %q: want a positive number of bytes such as 1GB, 500MB or 64KiB", s)
+	}
+	n := int64(f * float64(mult))
+	if n < 1 {
+		return 0, fmt.Errorf("size %q: less than a byte", s)
+	}
+	return n, nil
+}
+
+// FormatSize writes n in the largest decimal unit that keeps it short and
+// exact to a tenth: 1000000000 is "1GB", 1500000 is "1.5MB", 1023 is
+// "1023B".
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		bytes  int64
+	}{{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}} {
+		if n >= u.bytes && (n*10)%u.bytes == 0 {
+			return strconv.FormatFloat(float64(n)/float64(u.bytes), 'f', -1, 64) + u.suffix
+		}
+	}
+	if n >= 1e6 {
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + "MB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+// FormatBytes writes a memory size in binary units, as the kernel counts
+// it: "23.4 MiB".
+func FormatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
