@@ -1,0 +1,219 @@
+package loadtest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Procs starts processes and stops every one it started: each runs in a
+// process group of its own, so that stopping it also stops what it forked
+// (nginx's workers), and dies with the harness's thread if the harness is
+// killed outright. Its zero value keeps no logs; it is safe for concurrent
+// use.
+type Procs struct {
+	// LogDir, when not empty, receives NAME.log with each process's
+	// standard error (and standard output, unless it is discarded).
+	LogDir string
+
+	mu    sync.Mutex
+	procs []*Proc
+}
+
+// Proc is a process started by Procs.
+type Proc struct {
+	Name string
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+	err  error
+}
+
+// Start starts bin with args, with env added to the harness's environment.
+// With quiet, its standard output is discarded (nginx writes an access
+// log line there for every request).
+func (ps *Procs) Start(name, bin string, args, env []string, quiet bool) (*Proc, error) {
+	p := &Proc{Name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if ps.LogDir != "" {
+		f, err := os.Create(filepath.Join(ps.LogDir, name+".log"))
+		if err != nil {
+			return nil, err
+		}
+		p.log = f
+		p.cmd.Stderr = f
+		if !quiet {
+			p.cmd.Stdout = f
+		}
+	}
+	if err := p.cmd.Start(); err != nil {
+		if p.log != nil {
+			p.log.Close()
+		}
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		if p.log != nil {
+			p.log.Close()
+		}
+		close(p.done)
+	}()
+	ps.mu.Lock()
+	ps.procs = append(ps.procs, p)
+	ps.mu.Unlock()
+	return p, nil
+}
+
+// Pid is the process's id, which is also its process group's.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Err is how the process ended; it is valid once Done is closed.
+func (p *Proc) Err() error { return p.err }
+
+// Stop sends SIGTERM to the process's group, waits up to grace for the
+// process to exit, then kills the group with SIGKILL and waits for the
+// process. Stopping a stopped process does nothing.
+func (p *Proc) Stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		killGroup(p.Pid(), syscall.SIGKILL) // what it forked may live on
+		return
+	default:
+	}
+	if grace > 0 {
+		killGroup(p.Pid(), syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(grace):
+		}
+	}
+	killGroup(p.Pid(), syscall.SIGKILL)
+	<-p.done
+}
+
+func killGroup(pid int, sig syscall.Signal) {
+	if err := syscall.Kill(-pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// StopAll stops every process still running, the latest first, each with
+// the grace period, and forgets them.
+func (ps *Procs) StopAll(grace time.Duration) {
+	ps.mu.Lock()
+	procs := ps.procs
+	ps.procs = nil
+	ps.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := len(procs) - 1; i >= 0; i-- {
+		wg.Go(func() { procs[i].Stop(grace) })
+	}
+	wg.Wait()
+}
+
+// Memory is what /proc/PID/status says of a process's memory.
+type Memory struct {
+	// RSS is the resident set now (VmRSS), HWM its peak so far (VmHWM).
+	RSS, HWM int64
+	// Anon and File split RSS into anonymous memory and file pages.
+	Anon, File int64
+}
+
+// ReadMemory reads the memory of process pid.
+func ReadMemory(pid int) (Memory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return Memory{}, err
+	}
+	defer f.Close()
+	return parseStatus(f)
+}
+
+func parseStatus(r io.Reader) (Memory, error) {
+	var m Memory
+	fields := map[string]*int64{"VmRSS:": &m.RSS, "VmHWM:": &m.HWM, "RssAnon:": &m.Anon, "RssFile:": &m.File}
+	found := 0
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		if p, ok := fields[f[0]]; ok {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return Memory{}, fmt.Errorf("%s %q: %w", f[0], f[1], err)
+			}
+			*p = kb << 10
+			found++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return Memory{}, err
+	}
+	if m.RSS == 0 && m.HWM == 0 && found == 0 {
+		return Memory{}, errors.New("no VmRSS or VmHWM in the status (a kernel thread or a zombie)")
+	}
+	return m, nil
+}
+
+// Sampler reads the resident memory of some processes every interval and
+// keeps the largest of each.
+type Sampler struct {
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	peak map[int]Memory
+}
+
+// Sample starts sampling pids every interval until Stop.
+func Sample(pids []int, interval time.Duration) *Sampler {
+	s := &Sampler{stop: make(chan struct{}), done: make(chan struct{}), peak: make(map[int]Memory)}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			for _, pid := range pids {
+				if m, err := ReadMemory(pid); err == nil {
+					s.mu.Lock()
+					if m.RSS > s.peak[pid].RSS {
+						s.peak[pid] = m
+					}
+					s.mu.Unlock()
+				}
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// Stop ends the sampling and returns the sample of the largest resident
+// set of each process.
+func (s *Sampler) Stop() map[int]Memory {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}

@@ -1,0 +1,99 @@
+package loadtest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// gone reports whether no process pid exists (a zombie counts as gone).
+func gone(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || strings.Contains(string(b), ") Z ")
+}
+
+// childOf starts sh that forks a sleeping child and prints its pid, and
+// returns the shell and the child's pid.
+func childOf(t *testing.T, ps *Procs, name string, ignoreTerm bool) (*Proc, int) {
+	t.Helper()
+	script := "sleep 60 & echo $!; wait"
+	if ignoreTerm {
+		script = "trap '' TERM; " + script
+	}
+	p, err := ps.Start(name, "/bin/sh", []string{"-c", script}, nil, false)
+	require.NoError(t, err)
+	log := filepath.Join(ps.LogDir, name+".log")
+	var child int
+	require.Eventually(t, func() bool {
+		b, _ := os.ReadFile(log)
+		child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return child > 0
+	}, 5*time.Second, 10*time.Millisecond)
+	return p, child
+}
+
+func TestStopAllStopsProcessGroups(t *testing.T) {
+	ps := &Procs{LogDir: t.TempDir()}
+	a, childA := childOf(t, ps, "a", false)
+	b, childB := childOf(t, ps, "b", true) // ignores SIGTERM: needs SIGKILL
+	ps.StopAll(200 * time.Millisecond)
+	for _, p := range []*Proc{a, b} {
+		select {
+		case <-p.Done():
+		default:
+			t.Fatalf("%s still running", p.Name)
+		}
+	}
+	assert.Eventually(t, func() bool { return gone(childA) && gone(childB) }, 5*time.Second, 10*time.Millisecond,
+		"the children in the groups are stopped too")
+	ps.StopAll(0) // nothing left: a no-op
+}
+
+func TestStopIsIdempotent(t *testing.T) {
+	ps := &Procs{}
+	p, err := ps.Start("true", "/bin/true", nil, nil, true)
+	require.NoError(t, err)
+	<-p.Done()
+	p.Stop(time.Second)
+	p.Stop(time.Second)
+	assert.NoError(t, p.Err())
+}
+
+func TestStartFails(t *testing.T) {
+	ps := &Procs{LogDir: t.TempDir()}
+	_, err := ps.Start("missing", "/no/such/binary", nil, nil, false)
+	assert.Error(t, err)
+}
+
+func TestParseStatus(t *testing.T) {
+	m, err := parseStatus(strings.NewReader("Name:\tlineserver\nVmPeak:\t 1265000 kB\nVmHWM:\t   24576 kB\nVmRSS:\t   20480 kB\nRssAnon:\t   12288 kB\nRssFile:\t    8192 kB\nThreads:\t8\n"))
+	require.NoError(t, err)
+	assert.Equal(t, Memory{RSS: 20 << 20, HWM: 24 << 20, Anon: 12 << 20, File: 8 << 20}, m)
+	_, err = parseStatus(strings.NewReader("Name:\tkthreadd\nState:\tS\n"))
+	assert.Error(t, err)
+	_, err = parseStatus(strings.NewReader("VmRSS:\tlots kB\n"))
+	assert.Error(t, err)
+}
+
+func TestReadMemoryAndSample(t *testing.T) {
+	m, err := ReadMemory(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, m.RSS)
+	assert.GreaterOrEqual(t, m.HWM, m.RSS)
+	s := Sample([]int{os.Getpid(), 1 << 30}, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	peaks := s.Stop()
+	assert.Positive(t, peaks[os.Getpid()].RSS)
+	assert.NotContains(t, peaks, 1<<30, "a missing process has no sample")
+}

@@ -1,0 +1,217 @@
+package loadtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+)
+
+// Script describes the Lua script that makes wrk ask for random lines.
+type Script struct {
+	// Lines is the number of lines: each request asks for a line drawn
+	// uniformly from 1 to Lines.
+	Lines int64
+	// Seed seeds Lua's generator; each wrk thread adds its own number to
+	// it, so threads ask for different lines.
+	Seed int64
+	// Pool is how many requests each thread draws before the run and then
+	// sends in turn, so that drawing and formatting them costs wrk nothing
+	// while it measures; 0 means 100,000.
+	Pool int
+}
+
+// resultPrefix starts the line that the script's done() prints, which
+// ParseWrk reads.
+const resultPrefix = "@@lines-bench"
+
+var luaTemplate = template.Must(template.New("lua").Parse(`-- Written by lines bench: GET /lines/N for N drawn uniformly from 1..{{.Lines}}.
+local lines, pool, seed = {{.Lines}}, {{.Pool}}, {{.Seed}}
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+
+local requests, i = {}, 0
+
+function init(args)
+  math.randomseed(seed + 7919 * (thread_id or 0))
+  for k = 1, pool do
+    requests[k] = wrk.format("GET", "/lines/" .. string.format("%d", math.random(1, lines)))
+  end
+end
+
+function request()
+  i = i % pool + 1
+  return requests[i]
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("{{.Prefix}} requests=%d duration_us=%d bytes=%d connect=%d read=%d write=%d status=%d timeout=%d mean_us=%.1f max_us=%d p50_us=%d p90_us=%d p99_us=%d p999_us=%d\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency.mean, latency.max, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+end
+`))
+
+// Lua returns the script's text.
+func (s Script) Lua() string {
+	if s.Pool <= 0 {
+		s.Pool = 100_000
+	}
+	lines := max(s.Lines, 1)
+	var b strings.Builder
+	err := luaTemplate.Execute(&b, struct {
+		Lines, Seed int64
+		Pool        int
+		Prefix      string
+	}{lines, s.Seed, s.Pool, resultPrefix})
+	if err != nil {
+		panic(err) // the template and its data are fixed
+	}
+	return b.String()
+}
+
+// Result is what one load run measured.
+type Result struct {
+	// Requests is the number of responses, Duration how long the run took.
+	Requests int64
+	Duration time.Duration
+	// Bytes is what the responses carried, headers included.
+	Bytes int64
+	// Status counts responses with a status of 400 or more (wrk's "non-2xx
+	// or 3xx"); Connect, Read, Write and Timeout count socket errors.
+	Status, Connect, Read, Write, Timeout int64
+	// Latencies of the responses.
+	Mean, Max, P50, P90, P99, P999 time.Duration
+}
+
+// RPS is the requests per second.
+func (r Result) RPS() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Duration.Seconds()
+}
+
+// Errors is every failed request: bad statuses and socket errors.
+func (r Result) Errors() int64 { return r.Status + r.Connect + r.Read + r.Write + r.Timeout }
+
+// ErrNoResult reports wrk output without the script's result line.
+var ErrNoResult = errors.New("wrk printed no result line")
+
+// ParseWrk reads the result line that the script's done() printed among
+// wrk's output.
+func ParseWrk(out string) (Result, error) {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 || fields[0] != resultPrefix {
+			continue
+		}
+		return parseFields(fields[1:])
+	}
+	return Result{}, ErrNoResult
+}
+
+func parseFields(fields []string) (Result, error) {
+	var r Result
+	us := func(d *time.Duration) func(float64) {
+		return func(v float64) { *d = time.Duration(v * float64(time.Microsecond)) }
+	}
+	count := func(n *int64) func(float64) { return func(v float64) { *n = int64(v) } }
+	set := map[string]func(float64){
+		"requests": count(&r.Requests), "duration_us": us(&r.Duration), "bytes": count(&r.Bytes),
+		"connect": count(&r.Connect), "read": count(&r.Read), "write": count(&r.Write),
+		"status": count(&r.Status), "timeout": count(&r.Timeout),
+		"mean_us": us(&r.Mean), "max_us": us(&r.Max),
+		"p50_us": us(&r.P50), "p90_us": us(&r.P90), "p99_us": us(&r.P99), "p999_us": us(&r.P999),
+	}
+	seen := map[string]bool{}
+	for _, f := range fields {
+		k, v, ok := strings.Cut(f, "=")
+		fn, known := set[k]
+		if !ok || !known {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return Result{}, fmt.Errorf("wrk result %s: %w", f, err)
+		}
+		fn(x)
+		seen[k] = true
+	}
+	for k := range set {
+		if !seen[k] {
+			return Result{}, fmt.Errorf("wrk result lacks %s", k)
+		}
+	}
+	return r, nil
+}
+
+// Wrk runs wrk against one URL.
+type Wrk struct {
+	// Path is wrk's path.
+	Path string
+	// Threads and Connections are wrk's -t and -c.
+	Threads, Connections int
+	// Timeout is wrk's --timeout: a request slower than this counts as a
+	// timeout error.
+	Timeout time.Duration
+	// Script is the path of the Lua script.
+	Script string
+}
+
+// Args are wrk's arguments for a run of d against url.
+func (w Wrk) Args(url string, d time.Duration) []string {
+	return []string{
+		"-t", strconv.Itoa(max(w.Threads, 1)),
+		"-c", strconv.Itoa(max(w.Connections, w.Threads, 1)),
+		"-d", wholeSeconds(d),
+		"--timeout", wholeSeconds(w.Timeout),
+		"-s", w.Script,
+		url,
+	}
+}
+
+// wholeSeconds writes d for wrk, which takes whole seconds only: rounded
+// up, at least 1s.
+func wholeSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10) + "s"
+}
+
+// Run runs wrk for d against url and returns what it measured. It kills
+// wrk when ctx ends, and in any case a while after d has passed.
+func (w Wrk) Run(ctx context.Context, url string, d time.Duration) (Result, error) {
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		return Result{}, fmt.Errorf("wrk: %s: load goes to 127.0.0.1 only", url)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d+w.Timeout+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, w.Path, w.Args(url, d)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("wrk: %w", context.Cause(ctx))
+		}
+		return Result{}, fmt.Errorf("wrk %s: %w: %s", url, err, strings.TrimSpace(errOut.String()+out.String()))
+	}
+	r, err := ParseWrk(out.String())
+	if err != nil {
+		return Result{}, fmt.Errorf("wrk %s: %w:\n%s%s", url, err, out.String(), errOut.String())
+	}
+	return r, nil
+}

@@ -1,0 +1,125 @@
+package loadtest
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lineserver/lineserver/internal/testenv"
+)
+
+func TestScriptLua(t *testing.T) {
+	lua := Script{Lines: 4_567_890, Seed: 42, Pool: 500}.Lua()
+	for _, want := range []string{
+		"local lines, pool, seed = 4567890, 500, 42",
+		"function setup(thread)", "function init(args)", "function request()", "function done(summary, latency, requests)",
+		`"/lines/" .. string.format("%d", math.random(1, lines))`,
+		"latency:percentile(99.9)", resultPrefix,
+	} {
+		assert.Contains(t, lua, want)
+	}
+	assert.Contains(t, Script{Lines: 10}.Lua(), "local lines, pool, seed = 10, 100000, 0", "default pool")
+	assert.Contains(t, Script{}.Lua(), "local lines, pool, seed = 1, ", "at least one line")
+}
+
+// TestWrkRunsTheScript runs the real wrk with the script against a test
+// server: every request asks for a line in range, the threads ask for
+// different lines, and the result line parses.
+func TestWrkRunsTheScript(t *testing.T) {
+	bin := testenv.Command(t, "wrk")
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var bad []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/lines/"), 10, 64)
+		mu.Lock()
+		if err != nil || n < 1 || n > 1000 || !strings.HasPrefix(r.URL.Path, "/lines/") {
+			bad = append(bad, r.URL.Path)
+		}
+		seen[n]++
+		mu.Unlock()
+		w.Write([]byte("a line\n"))
+	}))
+	defer srv.Close()
+	script := filepath.Join(t.TempDir(), "s.lua")
+	require.NoError(t, os.WriteFile(script, []byte(Script{Lines: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
+	w := Wrk{Path: bin, Threads: 2, Connections: 4, Timeout: 2 * time.Second, Script: script}
+	r, err := w.Run(context.Background(), srv.URL, time.Second)
+	require.NoError(t, err)
+	assert.Positive(t, r.Requests)
+	assert.Zero(t, r.Errors())
+	assert.Positive(t, r.P999)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, bad, "paths out of range")
+	assert.Greater(t, len(seen), 500, "many different lines asked for")
+}
+
+const wrkOutput = `Running 10s test @ http://127.0.0.1:8080
+  2 threads and 1000 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    21.05ms   10.10ms 312.00ms   90.00%
+    Req/Sec    24.10k     2.00k   30.00k    70.00%
+  480000 requests in 10.00s, 150.00MB read
+Requests/sec:  48000.00
+Transfer/sec:     15.00MB
+@@lines-bench requests=480000 duration_us=10000000 bytes=157286400 connect=0 read=3 write=0 status=12 timeout=5 mean_us=21050.5 max_us=312000 p50_us=19000 p90_us=30000 p99_us=61000 p999_us=150000
+`
+
+func TestParseWrk(t *testing.T) {
+	r, err := ParseWrk(wrkOutput)
+	require.NoError(t, err)
+	assert.Equal(t, int64(480000), r.Requests)
+	assert.Equal(t, 10*time.Second, r.Duration)
+	assert.InDelta(t, 48000, r.RPS(), 0.001)
+	assert.Equal(t, int64(157286400), r.Bytes)
+	assert.Equal(t, int64(12), r.Status)
+	assert.Equal(t, int64(3), r.Read)
+	assert.Equal(t, int64(5), r.Timeout)
+	assert.Equal(t, int64(20), r.Errors())
+	assert.Equal(t, 19*time.Millisecond, r.P50)
+	assert.Equal(t, 30*time.Millisecond, r.P90)
+	assert.Equal(t, 61*time.Millisecond, r.P99)
+	assert.Equal(t, 150*time.Millisecond, r.P999)
+	assert.Equal(t, 21050500*time.Nanosecond, r.Mean)
+	assert.Equal(t, 312*time.Millisecond, r.Max)
+}
+
+func TestParseWrkErrors(t *testing.T) {
+	_, err := ParseWrk("Running 10s test\nRequests/sec: 1.00\n")
+	assert.ErrorIs(t, err, ErrNoResult)
+	_, err = ParseWrk(resultPrefix + " requests=1 duration_us=10\n")
+	assert.ErrorContains(t, err, "lacks")
+	_, err = ParseWrk(strings.Replace(wrkOutput, "status=12", "status=x", 1))
+	assert.ErrorContains(t, err, "status=x")
+	var zero Result
+	assert.Zero(t, zero.RPS(), "no division by a zero duration")
+}
+
+func TestWrkArgs(t *testing.T) {
+	w := Wrk{Path: "wrk", Threads: 2, Connections: 1000, Timeout: 2 * time.Second, Script: "/s.lua"}
+	assert.Equal(t, []string{"-t", "2", "-c", "1000", "-d", "10s", "--timeout", "2s", "-s", "/s.lua", "http://127.0.0.1:1"},
+		w.Args("http://127.0.0.1:1", 10*time.Second))
+	// wrk takes whole seconds; a part of one rounds up.
+	assert.Contains(t, w.Args("u", 1500*time.Millisecond), "2s")
+	assert.Contains(t, w.Args("u", 100*time.Millisecond), "1s")
+	// Never fewer connections than threads.
+	assert.Equal(t, "4", Wrk{Threads: 4, Connections: 1}.Args("u", time.Second)[3])
+}
+
+func TestWrkLoadsOnlyLoopback(t *testing.T) {
+	_, err := Wrk{Path: "/bin/false"}.Run(context.Background(), "http://10.0.0.1:80", time.Second)
+	assert.ErrorContains(t, err, "127.0.0.1 only")
+	_, err = FixedRate{Rate: 1, Duration: time.Second}.Run(context.Background(), "http://example.com")
+	assert.ErrorContains(t, err, "127.0.0.1 only")
+}
