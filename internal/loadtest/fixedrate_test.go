@@ -1,0 +1,106 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestReadResponse(t *testing.T) {
+	for _, tc := range []struct {
+		name, in     string
+		status       int
+		keep         bool
+		rest         string
+		wantErrorMsg string
+	}{
+		{"content length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" + "NEXT", 200, true, "NEXT", ""},
+		{"lower case header", "HTTP/1.1 413 Too Large\r\ncontent-length: 2\r\n\r\n{}NEXT", 413, true, "NEXT", ""},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nTrailer: 1\r\n\r\nNEXT", 200, true, "NEXT", ""},
+		{"not modified", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\nNEXT", 304, true, "NEXT", ""},
+		{"connection close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", 200, false, "", ""},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, false, "", ""},
+		{"body to the close", "HTTP/1.1 200 OK\r\n\r\nall of it", 200, false, "", ""},
+		{"garbage", "SSH-2.0-OpenSSH\r\n\r\n", 0, false, "", "malformed"},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 200, false, "", "Content-Length"},
+		{"cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 200, false, "", "EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := bufio.NewReader(strings.NewReader(tc.in))
+			status, keep, err := readResponse(r)
+			assert.Equal(t, tc.status, status)
+			assert.Equal(t, tc.keep, keep)
+			if tc.wantErrorMsg != "" {
+				assert.ErrorContains(t, err, tc.wantErrorMsg)
+				return
+			}
+			require.NoError(t, err)
+			rest, _ := r.ReadString(0)
+			assert.Equal(t, tc.rest, rest)
+		})
+	}
+}
+
+func TestFixedRate(t *testing.T) {
+	var n, bad atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		if !strings.HasPrefix(r.URL.Path, "/lines/") {
+			bad.Add(1)
+		}
+		if r.URL.Path == "/lines/1" {
+			w.WriteHeader(http.StatusTeapot)
+		}
+		w.Write([]byte("line\n"))
+	}))
+	defer srv.Close()
+	res, err := FixedRate{Rate: 400, Duration: 500 * time.Millisecond, Lines: 4, Seed: 1, Connections: 4}.Run(context.Background(), srv.URL)
+	require.NoError(t, err)
+	assert.Equal(t, int64(200), res.Sent, "rate × duration requests")
+	assert.Equal(t, int64(200), n.Load(), "each sent once")
+	assert.Zero(t, bad.Load())
+	assert.Positive(t, res.Errors, "line 1 answers 418, an error")
+	assert.Less(t, res.Errors, int64(200))
+	assert.Positive(t, res.P50)
+	assert.LessOrEqual(t, res.P50, res.P99)
+	assert.LessOrEqual(t, res.P99, res.Max)
+}
+
+func TestFixedRateCountsRefusedConnections(t *testing.T) {
+	port, err := freePort()
+	require.NoError(t, err)
+	res, err := FixedRate{Rate: 100, Duration: 100 * time.Millisecond, Lines: 10, Connections: 2}.Run(context.Background(), localURL(port))
+	require.NoError(t, err)
+	assert.Equal(t, res.Sent, res.Errors)
+}
+
+func TestFixedRateStopsWithContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := FixedRate{Rate: 10, Duration: time.Hour, Lines: 10}.Run(ctx, srv.URL)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestPercentile(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 1000; i++ {
+		ds = append(ds, time.Duration(i))
+	}
+	assert.Equal(t, time.Duration(500), Percentile(ds, 50))
+	assert.Equal(t, time.Duration(990), Percentile(ds, 99))
+	assert.Equal(t, time.Duration(999), Percentile(ds, 99.9))
+	assert.Equal(t, time.Duration(1000), Percentile(ds, 100))
+	assert.Equal(t, time.Duration(1), Percentile(ds, 0))
+	assert.Zero(t, Percentile(nil, 50))
+	assert.Equal(t, time.Duration(7), Percentile([]time.Duration{7}, 99.9))
+}

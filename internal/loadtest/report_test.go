@@ -1,0 +1,137 @@
+package loadtest
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func turn(target string, round int, rps int64, p99 time.Duration, rss int64) Turn {
+	return Turn{Target: target, Round: round, ShardRSS: rss, ShardHWM: rss,
+		Result: Result{Requests: rps * 10, Duration: 10 * time.Second, P50: p99 / 4, P99: p99, P999: 2 * p99, Status: 1}}
+}
+
+func sampleReport() *Report {
+	r := &Report{
+		Command:  "lines bench --size 1GB,10GB",
+		Date:     time.Date(2026, 11, 25, 9, 45, 0, 0, time.UTC),
+		Elapsed:  4*time.Minute + 10*time.Second,
+		Machine:  Machine{CPUs: 2, CPU: "AMD EPYC", Memory: 24 << 30, Kernel: "6.1", Go: "go1.26", Wrk: "4.1.0", Nginx: "nginx/1.22.1", LoadBefore: "0.10 0.20 0.30", LoadAfter: "1.90 1.00 0.50"},
+		Settings: "1000 connections",
+		Datasets: []*Dataset{{Size: 1e9, Lines: 3_300_000, Reused: true}, {Size: 10e9, Lines: 33_000_000, GenerateTime: 20 * time.Second, IndexTime: 5 * time.Second}},
+		Cold:     []Cold{{Dataset: "1GB", Times: []time.Duration{9 * time.Millisecond, 7 * time.Millisecond, 8 * time.Millisecond, 30 * time.Millisecond, 8 * time.Millisecond}}, {Dataset: "10GB", Times: []time.Duration{60 * time.Millisecond, 70 * time.Millisecond}}},
+		Notes:    []string{"a note | with a pipe"},
+	}
+	for round := 1; round <= 2; round++ {
+		r.Turns = append(r.Turns,
+			turn("shard", round, 45_000+int64(round)*1000, 20*time.Millisecond, 20<<20),
+			turn("shard@10GB", round, 44_000, 21*time.Millisecond, 70<<20),
+			turn("ceiling", round, 50_000, 18*time.Millisecond, 0),
+			turn("nginx", round, 30_000, 30*time.Millisecond, 21<<20),
+			turn("router", round, 27_000+int64(round)*3000, 40*time.Millisecond, 22<<20),
+		)
+	}
+	r.Summarize(map[string]string{"shard": "shard (1GB)", "shard@10GB": "shard (10GB)", "ceiling": "ceiling", "nginx": "nginx → shard", "router": "router → shard"},
+		map[string]*RateResult{"shard": {Rate: 23_000, Achieved: 22_990, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Sent: 230_000}})
+	return r
+}
+
+func TestSummarize(t *testing.T) {
+	r := sampleReport()
+	require.Len(t, r.Rows, 5)
+	shard := r.Rows[r.row("shard")]
+	assert.InDelta(t, 46_500, shard.RPS, 0.01, "mean of the rounds")
+	assert.InDelta(t, 46_000, shard.RPSMin, 0.01)
+	assert.InDelta(t, 47_000, shard.RPSMax, 0.01)
+	assert.Equal(t, 20*time.Millisecond, shard.P99)
+	assert.Equal(t, int64(2), shard.Errors)
+	assert.NotNil(t, shard.Rate)
+	assert.Equal(t, "shard (1GB)", shard.Label)
+
+	ratios := map[string]Ratio{}
+	for _, q := range r.Ratios {
+		ratios[q.Name] = q
+	}
+	assert.InDelta(t, 0.93, ratios["shard / ceiling"].Value, 0.001)
+	assert.InDeltaSlice(t, []float64{0.92, 0.94}, ratios["shard / ceiling"].Rounds, 0.001, "paired by round")
+	assert.InDelta(t, 1.05, ratios["router / nginx (one shard)"].Value, 0.001)
+	assert.InDeltaSlice(t, []float64{1.0, 1.1}, ratios["router / nginx (one shard)"].Rounds, 0.001)
+	assert.Contains(t, ratios, "shard 10GB / shard 1GB")
+	assert.NotContains(t, ratios, "router / nginx (three shards)", "no such rows, no ratio")
+
+	verdict := map[string]bool{}
+	for _, c := range r.Checks {
+		verdict[c.Name] = c.OK
+	}
+	assert.Equal(t, map[string]bool{
+		"shard / ceiling":                   true,
+		"router / nginx (one shard)":        true,
+		"shard peak memory, shard (1GB)":    true,
+		"shard peak memory, shard (10GB)":   false,
+		"shard peak memory, nginx → shard":  true,
+		"shard peak memory, router → shard": true,
+		"cold start, 1GB":                   true,
+		"cold start, 10GB":                  false,
+	}, verdict)
+	assert.Equal(t, 8*time.Millisecond, r.Cold[0].Median())
+	assert.Equal(t, 65*time.Millisecond, r.Cold[1].Median(), "the mean of the middle two")
+}
+
+func TestWriteText(t *testing.T) {
+	var b bytes.Buffer
+	sampleReport().WriteText(&b)
+	out := b.String()
+	for _, want := range []string{
+		"2026-11-25 09:45 UTC", "2 CPUs (AMD EPYC)", "24.00 GiB memory", "load average 0.10 0.20 0.30 before, 1.90 1.00 0.50 after",
+		"command: lines bench --size 1GB,10GB",
+		"1GB: 1,000,000,000 bytes, 3,300,000 lines", "reused", "generated in 20.0 s, indexed in 5.0 s (2000 MB/s)",
+		"shard (1GB)", "46,500", "46,000–47,000", "20.0 ms", "20.0 MiB",
+		"23,000", "22,990", "0.300 ms",
+		"shard / ceiling", "0.93", "0.92 0.94", "MISSED", "met",
+		"a note | with a pipe", "ran in 4m10s",
+	} {
+		assert.Contains(t, out, want)
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	var b bytes.Buffer
+	sampleReport().WriteMarkdown(&b)
+	out := b.String()
+	for _, want := range []string{
+		"### Load test, 2026-11-25 09:45 UTC", "- Machine: 2 CPUs (AMD EPYC)", "- Command: `lines bench --size 1GB,10GB` (ran in 4m10s)",
+		"#### Maximum throughput", "#### Latency at a fixed rate", "#### Cold start", "#### Ratios", "#### Against the targets", "#### Every turn",
+		"| target | req/s |", "| --- | ---: |", "- a note | with a pipe",
+	} {
+		assert.Contains(t, out, want)
+	}
+	// Every table row has as many cells as its header.
+	var cols int
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			cols = 0
+			continue
+		}
+		n := strings.Count(strings.ReplaceAll(line, `\|`, ""), "|")
+		if cols == 0 {
+			cols = n
+		}
+		assert.Equal(t, cols, n, line)
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	assert.Equal(t, "1,234,567", fmtCount(1234567))
+	assert.Equal(t, "-1,000", fmtCount(-1000))
+	assert.Equal(t, "999", fmtCount(999))
+	assert.Equal(t, "0.420 ms", fmtDur(420*time.Microsecond))
+	assert.Equal(t, "4.20 ms", fmtDur(4200*time.Microsecond))
+	assert.Equal(t, "42.0 ms", fmtDur(42*time.Millisecond))
+	assert.Equal(t, "420 ms", fmtDur(420*time.Millisecond))
+	assert.Equal(t, "0", fmtDur(0))
+	assert.Equal(t, "–", fmtMem(0))
+}
