@@ -116,12 +116,12 @@ func startShard(t testing.TB, f *fixture, first, last int) *server {
 func writeManifest(t testing.TB, f *fixture, a, b *server) string {
 	t.Helper()
 	type shard struct {
-		Name        string   `json:"name"`
-		First       int      `json:"first"`
-		Last        int      `json:"last"`
-		Data        string   `json:"data"`
-		Index       string   `json:"index"`
-		URLs        []string `json:"urls"`
+		Name  string   `json:"name"`
+		First int      `json:"first"`
+		Last  int      `json:"last"`
+		Data  string   `json:"data"`
+		Index string   `json:"index"`
+		URLs  []string `json:"urls"`
 	}
 	m := struct {
 		TotalLines int     `json:"total_lines"`
