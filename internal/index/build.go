@@ -223,7 +223,9 @@ func read(data io.Reader, size, depth int, free <-chan *chunk, work, order chan<
 // starts in data after its first byte, data[0] being at offset base.
 func appendEntries(out, data []byte, base int64) ([]byte, error) {
 	out = append(out, make([]byte, EntrySize)...)
-	hi := int64(-1) // the offset / 1e4 whose 8 digits are in hiDigits
+	// An entry is the 8 digits of off/1e4, kept in hiDigits while they stay
+	// the same, then the 4 digits of off%1e4 from a table.
+	hiBase := int64(-1e4) // (off/1e4)*1e4 for the offsets in hiDigits
 	var hiDigits uint64
 	for i := 0; ; {
 		j := bytes.IndexByte(data[i:], '\n')
@@ -237,12 +239,14 @@ func appendEntries(out, data []byte, base int64) ([]byte, error) {
 			return out, nil
 		}
 		off := base + int64(i)
-		if off > MaxOffset {
-			return out, fmt.Errorf("line starting at byte %d: %w", off-base, ErrOffsetTooLarge)
-		}
-		if h := off / 1e4; h != hi {
-			hi = h
-			hiDigits = uint64(digits4[h/1e4]) | uint64(digits4[h%1e4])<<32
+		lo := off - hiBase
+		if uint64(lo) >= 1e4 {
+			if off > MaxOffset {
+				return out, fmt.Errorf("line starting at byte %d: %w", off-base, ErrOffsetTooLarge)
+			}
+			hi := off / 1e4
+			hiBase, lo = hi*1e4, off%1e4
+			hiDigits = uint64(digits4[hi/1e4]) | uint64(digits4[hi%1e4])<<32
 		}
 		n := len(out)
 		if n+EntrySize > cap(out) {
@@ -251,7 +255,7 @@ func appendEntries(out, data []byte, base int64) ([]byte, error) {
 		out = out[:n+EntrySize]
 		e := out[n : n+EntrySize]
 		binary.LittleEndian.PutUint64(e, hiDigits)
-		binary.LittleEndian.PutUint32(e[8:], digits4[off-hi*1e4])
+		binary.LittleEndian.PutUint32(e[8:], digits4[lo])
 		e[12] = '\n'
 	}
 }
