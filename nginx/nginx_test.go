@@ -68,7 +68,9 @@ func TestNginxAcceptsTheConfig(t *testing.T) {
 	bin := testenv.Command(t, "nginx")
 	https := deadSample(t)
 	https.Shards[2].URLs = []string{"https://127.0.0.1:8443", "https://127.0.0.1"}
-	for name, m := range map[string]*manifest.Manifest{"sample": deadSample(t), "https": https} {
+	empty := &manifest.Manifest{Shards: []manifest.Shard{{Name: "only", First: 1, Last: 0, Data: "d", URLs: []string{"http://127.0.0.1:9"}}}}
+	require.NoError(t, empty.Validate())
+	for name, m := range map[string]*manifest.Manifest{"sample": deadSample(t), "https": https, "empty file": empty} {
 		t.Run(name, func(t *testing.T) {
 			dir := writeConf(t, m, Options{Listen: "127.0.0.1:1"})
 			out, err := exec.Command(bin, append([]string{"-t"}, nginxArgs(dir)...)...).CombinedOutput()

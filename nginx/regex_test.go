@@ -174,3 +174,24 @@ func TestRangeRegexPartitions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRangeRegex checks, for any range and number, that the expression
+// matches the number's decimal string exactly when it is in the range.
+func FuzzRangeRegex(f *testing.F) {
+	f.Add(int64(1), int64(100), int64(100))
+	f.Add(int64(301), int64(math.MaxInt64), int64(math.MaxInt64))
+	f.Add(int64(999), int64(1000), int64(1001))
+	f.Fuzz(func(t *testing.T, first, last, n int64) {
+		if first < 0 || first > last || n < 0 {
+			t.Skip()
+		}
+		re := anchored(t, first, last)
+		s := strconv.FormatInt(n, 10)
+		if re.MatchString(s) != (n >= first && n <= last) {
+			t.Fatalf("RangeRegex(%d, %d) = %s: wrong for %d", first, last, re, n)
+		}
+		if re.MatchString("0"+s) || re.MatchString("-"+s) {
+			t.Fatalf("RangeRegex(%d, %d) = %s matches %d with a zero or sign", first, last, re, n)
+		}
+	})
+}
