@@ -61,7 +61,8 @@ var confTemplate = template.Must(template.New("nginx.conf").
 //
 //	nginx -p DIR -c nginx.conf -e stderr -g 'daemon off; pid nginx.pid;'
 //
-// with the file in DIR, a folder the user NGINX runs as can write.
+// with the file in DIR, a folder the user NGINX runs as can write. A
+// manifest that fails Validate is refused with its error.
 func Render(w io.Writer, m *manifest.Manifest, opts Options) error {
 	c, err := newConf(m, opts)
 	if err != nil {
@@ -111,6 +112,9 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 	listen, err := listenDirective(opts.Listen)
 	if err != nil {
 		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err // its ranges would not make sense
 	}
 	c := &conf{TotalLines: m.TotalLines, Listen: listen}
 	total := m.TotalLines

@@ -112,10 +112,17 @@ func TestRenderUpstreams(t *testing.T) {
 	assert.NotContains(t, render(t, loadSample(t), Options{}), "proxy_ssl", "no TLS settings without an https shard")
 }
 
+func TestRenderRefusesAnInvalidManifest(t *testing.T) {
+	m := loadSample(t)
+	m.Shards[1].First = 150
+	assert.ErrorIs(t, Render(&bytes.Buffer{}, m, Options{}), manifest.ErrInvalid)
+}
+
 func TestRenderRefusesURLsItCannotProxyTo(t *testing.T) {
 	for name, urls := range map[string][]string{
 		"mixed schemes": {"http://a:8080", "https://b"},
-		"odd host":      {"http://a%3Bb:80"},
+		"odd host":      {"http://a;b:80"},
+		"dollar":        {"http://a$b"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := &manifest.Manifest{TotalLines: 1, Shards: []manifest.Shard{{Name: "s", First: 1, Last: 1, Data: "d", URLs: urls}}}
