@@ -43,6 +43,9 @@ func runIndex(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	start := time.Now()
 	lines, err := index.BuildFile(ctx, idxPath, f, index.Options{Progress: bar.set})
 	bar.finish()
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("index %s: interrupted; %s was not written", path, idxPath)
+	}
 	if errors.Is(err, index.ErrOffsetTooLarge) {
 		return fmt.Errorf("index %s: %w: the index format holds offsets up to %d; cut the file with 'lines shard' into slices below 1 TB", path, err, int64(index.MaxOffset))
 	}

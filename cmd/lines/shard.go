@@ -74,6 +74,9 @@ func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		m, err = s.cut(ctx, stdout, stderr)
 	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shard %s: interrupted; %s was not written", s.path, filepath.Join(s.dir, "manifest.json"))
+	}
 	if errors.Is(err, split.ErrTooFewLines) {
 		return fmt.Errorf("cannot cut %s into %d shards: %w", s.path, s.shards, err)
 	}
