@@ -1,9 +1,11 @@
 package nginx
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +142,30 @@ func TestNginxAnswersItself(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("errors of the HTTP parser", func(t *testing.T) {
+		for raw, status := range map[string]int{
+			"GARBAGE\r\n\r\n":                                                                                400,
+			"GET /lines/1 HTTP/1.1\r\n\r\n":                                                                  400, // no Host
+			"GET /lines/1 HTTP/2.0\r\nHost: x\r\n\r\n":                                                       505,
+			"GET /lines/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n":                            501,
+			"GET /lines/" + strings.Repeat("0", 9000) + "1 HTTP/1.1\r\nHost: x\r\n\r\n":                      414,
+			"GET /lines/1 HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n":               431,
+			"GET /lines/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" + strings.Repeat("b", 20000): 413,
+		} {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			require.NoError(t, err)
+			_, err = conn.Write([]byte(raw))
+			require.NoError(t, err)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			require.NoError(t, err, "%.40q", raw)
+			body, _ := io.ReadAll(resp.Body)
+			conn.Close()
+			assert.Equal(t, status, resp.StatusCode, "%.40q", raw)
+			assert.Equal(t, problem.ContentType, resp.Header.Get("Content-Type"), "%.40q", raw)
+			assert.Equal(t, string(problem.Body(status, "")), string(body), "%.40q", raw)
+		}
+	})
 
 	t.Run("healthz", func(t *testing.T) {
 		resp, err := http.Get(base + "/healthz")

@@ -218,9 +218,11 @@ var errorPages = []errorPage{
 	// large_client_header_buffers; Go's servers answer 431.
 	{Status: 494, As: http.StatusRequestHeaderFieldsTooLarge},
 	{Status: http.StatusInternalServerError},
+	{Status: http.StatusNotImplemented}, // a Transfer-Encoding it does not know
 	{Status: http.StatusBadGateway},
 	{Status: http.StatusServiceUnavailable},
 	{Status: http.StatusGatewayTimeout},
+	{Status: http.StatusHTTPVersionNotSupported},
 }
 
 // problemBody is problem.Body(status, ""), escaped for a single-quoted
