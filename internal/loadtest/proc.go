@@ -217,3 +217,51 @@ func (s *Sampler) Stop() map[int]Memory {
 	defer s.mu.Unlock()
 	return s.peak
 }
+
+// clockTick is the unit of utime and stime in /proc/PID/stat: USER_HZ,
+// 100 on every Linux that Go runs on.
+const clockTick = 10 * time.Millisecond
+
+// GroupCPU is the CPU time (user and system) that the live processes of
+// the given process groups have used so far. A group leader's children,
+// such as nginx's workers, count with it.
+func GroupCPU(pgids []int) time.Duration {
+	want := map[int]bool{}
+	for _, g := range pgids {
+		want[g] = true
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var total time.Duration
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if pgrp, cpu, ok := parseStat(string(b)); ok && want[pgrp] {
+			total += cpu
+		}
+	}
+	return total
+}
+
+// parseStat reads the process group and the CPU time from the text of
+// /proc/PID/stat. The command name in parentheses may hold spaces and
+// parentheses, so fields are counted from the last ')'.
+func parseStat(s string) (pgrp int, cpu time.Duration, ok bool) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	// After ")": state(3) ppid(4) pgrp(5) ... utime(14) stime(15).
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, 0, false
+	}
+	pgrp, err1 := strconv.Atoi(f[2])
+	utime, err2 := strconv.ParseInt(f[11], 10, 64)
+	stime, err3 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return 0, 0, false
+	}
+	return pgrp, time.Duration(utime+stime) * clockTick, true
+}

@@ -97,3 +97,23 @@ func TestReadMemoryAndSample(t *testing.T) {
 	assert.Positive(t, peaks[os.Getpid()].RSS)
 	assert.NotContains(t, peaks, 1<<30, "a missing process has no sample")
 }
+
+func TestParseStat(t *testing.T) {
+	pgrp, cpu, ok := parseStat("4242 (nginx: worker (x) y) S 4241 4240 4240 0 -1 4194624 1 0 0 0 150 25 0 0 20 0 1 0 1 1 1")
+	require.True(t, ok)
+	assert.Equal(t, 4240, pgrp)
+	assert.Equal(t, 1750*time.Millisecond, cpu)
+	_, _, ok = parseStat("garbage")
+	assert.False(t, ok)
+	_, _, ok = parseStat("1 (x) S 1 2")
+	assert.False(t, ok)
+}
+
+func TestGroupCPU(t *testing.T) {
+	ps := &Procs{LogDir: t.TempDir()}
+	defer ps.StopAll(0)
+	p, err := ps.Start("spin", "/bin/sh", []string{"-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 60"}, nil, false)
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool { return GroupCPU([]int{p.Pid()}) > 0 }, 20*time.Second, 10*time.Millisecond)
+	assert.Zero(t, GroupCPU([]int{1 << 30}), "no such group")
+}

@@ -47,6 +47,10 @@ type Turn struct {
 	// FrontRSS is the largest resident set sampled of the Go router, when
 	// the target has one.
 	FrontRSS int64
+	// ServerCPU is the CPU time the target's processes used during the
+	// turn (front door and shards, or the ceiling), ShardCPU the shards'
+	// share of it, WrkCPU wrk's.
+	ServerCPU, ShardCPU, WrkCPU time.Duration
 }
 
 // Row sums up a target's turns.
@@ -63,6 +67,8 @@ type Row struct {
 	Status, Connect, Read, Write, Tout int64
 	// Memory peaks over the rounds, see Turn.
 	ShardRSS, ShardHWM, FrontRSS int64
+	// CPU time per request answered, over the rounds, see Turn.
+	ServerCPU, ShardCPU, WrkCPU time.Duration
 	// Rate is the fixed-rate run, if there was one.
 	Rate *RateResult
 }
@@ -130,6 +136,9 @@ func (r *Report) Summarize(labels map[string]string, rates map[string]*RateResul
 		row.ShardRSS = max(row.ShardRSS, t.ShardRSS)
 		row.ShardHWM = max(row.ShardHWM, t.ShardHWM)
 		row.FrontRSS = max(row.FrontRSS, t.FrontRSS)
+		row.ServerCPU += t.ServerCPU
+		row.ShardCPU += t.ShardCPU
+		row.WrkCPU += t.WrkCPU
 	}
 	for i := range r.Rows {
 		row := &r.Rows[i]
@@ -139,6 +148,11 @@ func (r *Report) Summarize(labels map[string]string, rates map[string]*RateResul
 		row.P99 /= time.Duration(n)
 		row.P999 /= time.Duration(n)
 		row.Rate = rates[row.Target]
+		if row.Requests > 0 {
+			row.ServerCPU /= time.Duration(row.Requests)
+			row.ShardCPU /= time.Duration(row.Requests)
+			row.WrkCPU /= time.Duration(row.Requests)
+		}
 		if row.Label == "" {
 			row.Label = row.Target
 		}
@@ -258,6 +272,14 @@ func fmtCount(n int64) string {
 
 func fmtRPS(x float64) string { return fmtCount(int64(math.Round(x))) }
 
+// fmtCPU writes a CPU time per request in microseconds.
+func fmtCPU(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
 func fmtMem(n int64) string {
 	if n == 0 {
 		return "–"
@@ -312,15 +334,34 @@ func (t *table) markdown(w io.Writer) {
 
 func (r *Report) loadTable() *table {
 	t := &table{
-		head:  []string{"target", "req/s", "rounds (min–max)", "p50", "p99", "p99.9", "errors", "shard RSS peak", "shard VmHWM", "router RSS"},
-		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true},
+		head: []string{"target", "req/s", "rounds (min–max)", "p50", "p99", "p99.9", "errors",
+			"server CPU/req", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"},
+		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true},
 	}
 	for _, row := range r.Rows {
 		t.add(row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin)+"–"+fmtRPS(row.RPSMax),
-			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtCount(row.Errors),
-			fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS))
+			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row),
+			fmtCPU(row.ServerCPU), fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS))
 	}
 	return t
+}
+
+// fmtErrors writes the errors with their kinds: "12 (10 status, 2
+// timeout)".
+func fmtErrors(row Row) string {
+	if row.Errors == 0 {
+		return "0"
+	}
+	var kinds []string
+	for _, k := range []struct {
+		n    int64
+		name string
+	}{{row.Status, "status"}, {row.Connect, "connect"}, {row.Read, "read"}, {row.Write, "write"}, {row.Tout, "timeout"}} {
+		if k.n > 0 {
+			kinds = append(kinds, fmtCount(k.n)+" "+k.name)
+		}
+	}
+	return fmtCount(row.Errors) + " (" + strings.Join(kinds, ", ") + ")"
 }
 
 func (r *Report) rateTable() *table {

@@ -145,10 +145,11 @@ type target struct {
 	name, label string
 	url         string
 	dataset     *Dataset
-	// shards are the processes whose memory is the shard's; front is the
-	// Go router's.
-	shards []*Proc
-	front  *Proc
+	// shards are the processes whose memory is the shard's; door is the
+	// front door (nginx or the router), if any; front is the Go router,
+	// whose memory is sampled too.
+	shards      []*Proc
+	door, front *Proc
 }
 
 // Run measures what cfg says and returns the report. It stops every
@@ -250,22 +251,28 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		if err := alive(t, ps); err != nil {
 			return Turn{}, err
 		}
-		pids := []int{}
+		var pids []int
 		for _, p := range t.shards {
 			pids = append(pids, p.Pid())
 		}
 		if t.front != nil {
 			pids = append(pids, t.front.Pid())
 		}
+		groups := slices.Clone(pids)
+		if t.door != nil && t.door != t.front {
+			groups = append(groups, t.door.Pid())
+		}
 		s := Sample(pids, 100*time.Millisecond)
 		stop := pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
-		res, err := w.Run(ctx, t.url, d)
+		shardCPU, serverCPU := GroupCPU(pids[:len(t.shards)]), GroupCPU(groups)
+		res, wrkCPU, err := w.Run(ctx, t.url, d)
+		shardCPU, serverCPU = GroupCPU(pids[:len(t.shards)])-shardCPU, GroupCPU(groups)-serverCPU
 		stop()
 		peaks := s.Stop()
 		if err != nil {
 			return Turn{}, err
 		}
-		tn := Turn{Target: t.name, Round: round, Result: res}
+		tn := Turn{Target: t.name, Round: round, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
 		for _, p := range t.shards {
 			tn.ShardRSS = max(tn.ShardRSS, peaks[p.Pid()].RSS)
 			if m, err := ReadMemory(p.Pid()); err == nil {
@@ -331,7 +338,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep.Notes = append(rep.Notes,
 		"wrk, the servers and the fixed-rate client share the machine's CPUs: the figures are for the whole machine, load generator included.",
 		"The data files are in the page cache (the machine has memory to spare): the figures are for serving from memory, not from disk.",
-		"The shard's memory is VmRSS sampled every 100 ms during its turns and VmHWM, its peak since start, read after each turn.")
+		"The shard's memory is VmRSS sampled every 100 ms during its turns and VmHWM, its peak since start, read after each turn.",
+		"CPU per request is the CPU time (user and system, from /proc) that the target's processes used during its turns, "+
+			"divided by the requests answered: the servers (front door and shards, or the ceiling) and wrk apart. "+
+			"It varies less with a busy machine than requests per second do.")
 	rep.Summarize(labels, rates)
 	return rep, nil
 }
@@ -374,7 +384,7 @@ func available(want []string, b Binaries, rep *Report) []string {
 }
 
 func alive(t *target, ps *Procs) error {
-	for _, p := range append(slices.Clone(t.shards), t.front) {
+	for _, p := range append(slices.Clone(t.shards), t.door) {
 		if p == nil {
 			continue
 		}
@@ -437,7 +447,7 @@ func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds 
 			if err != nil {
 				return nil, err
 			}
-			t.label, t.url = "ceiling (constant 50 B)", s.url
+			t.label, t.url, t.door = "ceiling (constant 50 B)", s.url, s.proc
 		case "nginx", "router", "nginx3", "router3":
 			shards, label := []*server{one}, "shard"
 			if name == "nginx3" || name == "router3" {
@@ -452,11 +462,14 @@ func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds 
 			if strings.HasPrefix(name, "nginx") {
 				s, err = startNginx(ctx, ps, bins.Nginx, name, filepath.Join(cfg.Dir, name), m)
 				t.label = "nginx → " + label
+				if s != nil {
+					t.door = s.proc
+				}
 			} else {
 				s, err = startRouter(ctx, ps, bins.Router, name, path)
 				t.label = "router → " + label
 				if s != nil {
-					t.front = s.proc
+					t.door, t.front = s.proc, s.proc
 				}
 			}
 			if err != nil {

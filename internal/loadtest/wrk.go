@@ -189,11 +189,12 @@ func wholeSeconds(d time.Duration) string {
 	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10) + "s"
 }
 
-// Run runs wrk for d against url and returns what it measured. It kills
-// wrk when ctx ends, and in any case a while after d has passed.
-func (w Wrk) Run(ctx context.Context, url string, d time.Duration) (Result, error) {
+// Run runs wrk for d against url and returns what it measured and the
+// CPU time wrk used. It kills wrk when ctx ends, and in any case a while
+// after d has passed.
+func (w Wrk) Run(ctx context.Context, url string, d time.Duration) (Result, time.Duration, error) {
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
-		return Result{}, fmt.Errorf("wrk: %s: load goes to 127.0.0.1 only", url)
+		return Result{}, 0, fmt.Errorf("wrk: %s: load goes to 127.0.0.1 only", url)
 	}
 	ctx, cancel := context.WithTimeout(ctx, d+w.Timeout+30*time.Second)
 	defer cancel()
@@ -205,13 +206,14 @@ func (w Wrk) Run(ctx context.Context, url string, d time.Duration) (Result, erro
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("wrk: %w", context.Cause(ctx))
+			return Result{}, 0, fmt.Errorf("wrk: %w", context.Cause(ctx))
 		}
-		return Result{}, fmt.Errorf("wrk %s: %w: %s", url, err, strings.TrimSpace(errOut.String()+out.String()))
+		return Result{}, 0, fmt.Errorf("wrk %s: %w: %s", url, err, strings.TrimSpace(errOut.String()+out.String()))
 	}
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	r, err := ParseWrk(out.String())
 	if err != nil {
-		return Result{}, fmt.Errorf("wrk %s: %w:\n%s%s", url, err, out.String(), errOut.String())
+		return Result{}, 0, fmt.Errorf("wrk %s: %w:\n%s%s", url, err, out.String(), errOut.String())
 	}
-	return r, nil
+	return r, cpu, nil
 }

@@ -54,8 +54,9 @@ func TestWrkRunsTheScript(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "s.lua")
 	require.NoError(t, os.WriteFile(script, []byte(Script{Lines: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
 	w := Wrk{Path: bin, Threads: 2, Connections: 4, Timeout: 2 * time.Second, Script: script}
-	r, err := w.Run(context.Background(), srv.URL, time.Second)
+	r, cpu, err := w.Run(context.Background(), srv.URL, time.Second)
 	require.NoError(t, err)
+	assert.Positive(t, cpu, "wrk's CPU time")
 	assert.Positive(t, r.Requests)
 	assert.Zero(t, r.Errors())
 	assert.Positive(t, r.P999)
@@ -118,7 +119,7 @@ func TestWrkArgs(t *testing.T) {
 }
 
 func TestWrkLoadsOnlyLoopback(t *testing.T) {
-	_, err := Wrk{Path: "/bin/false"}.Run(context.Background(), "http://10.0.0.1:80", time.Second)
+	_, _, err := Wrk{Path: "/bin/false"}.Run(context.Background(), "http://10.0.0.1:80", time.Second)
 	assert.ErrorContains(t, err, "127.0.0.1 only")
 	_, err = FixedRate{Rate: 1, Duration: time.Second}.Run(context.Background(), "http://example.com")
 	assert.ErrorContains(t, err, "127.0.0.1 only")
