@@ -1,0 +1,172 @@
+package reliability
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lineserver/lineserver/internal/problem"
+)
+
+// concurrent is how many connections TestOverload holds open at once.
+const concurrent = 5000
+
+// Bounds of TestOverload: the burst must be answered within burstLimit and
+// leave the server's peak memory under memoryLimit.
+const (
+	burstLimit  = 20 * time.Second
+	memoryLimit = 512 << 10 // KiB
+)
+
+// outcome is how one connection of the burst ended.
+type outcome int
+
+const (
+	rightLine  outcome = iota // 200 with the line's exact bytes
+	cleanError                // a 5xx with a problem+json body
+	wrongLine                 // 200 with other bytes: never allowed
+	badAnswer                 // another status, or a broken answer
+	noConnect                 // the connection could not be opened
+)
+
+var outcomeNames = [...]string{"right line", "clean 5xx", "WRONG LINE", "bad or broken answer", "not connected"}
+
+// TestOverload opens 5,000 connections to a shard and to the router, all at
+// once, then sends a request on each at the same moment: every answer must
+// be the right line or a clean problem+json 5xx, within burstLimit, with the
+// server's memory under memoryLimit, and the server alive afterwards.
+func TestOverload(t *testing.T) {
+	raiseNoFile(t, 2*concurrent+1000)
+	f := newFixture(t)
+	a := startShard(t, f, 1, firstOfB-1)
+	b := startShard(t, f, firstOfB, totalLines)
+	manifest := writeManifest(t, f, a, b)
+	t.Run("shard", func(t *testing.T) { burst(t, f, a, 1, firstOfB-1, false) })
+	t.Run("router", func(t *testing.T) { burst(t, f, startRouter(t, manifest), 1, totalLines, false) })
+}
+
+// TestRouterBurstLosesNothing asks more of the router than TestOverload:
+// the shards behind it answer every request of the same burst themselves,
+// so the router should pass them all on.
+func TestRouterBurstLosesNothing(t *testing.T) {
+	t.Skip("known defect: a burst of 5,000 new connections makes the router open as many to the shards at once; " +
+		"their SYNs overflow the listen backlog, a dropped SYN is resent after 1 s, and the router's 300 ms " +
+		"connect timeout turns 65-85% of the burst into 502 (log: dial tcp: i/o timeout). Fix in router: bound " +
+		"the connections per replica (a pool of at most ~256-512, requests waiting for a free one within the " +
+		"response timeout, as http.Transport.MaxConnsPerHost does) instead of dialing one per waiting request")
+	raiseNoFile(t, 2*concurrent+1000)
+	f := newFixture(t)
+	manifest := startShards(t, f)
+	burst(t, f, startRouter(t, manifest), 1, totalLines, true)
+}
+
+// burst opens concurrent connections to s and asks each for a line of
+// lo..hi at the same moment. strict fails on clean errors too.
+func burst(t *testing.T, f *fixture, s *server, lo, hi int, strict bool) {
+	before := s.memory(t)
+	conns := make([]net.Conn, concurrent)
+	errs := make([]error, concurrent)
+	start := time.Now()
+	var wg sync.WaitGroup
+	d := net.Dialer{Timeout: burstLimit}
+	for i := range conns {
+		wg.Go(func() { conns[i], errs[i] = d.Dial("tcp", s.addr) })
+	}
+	wg.Wait()
+	dialed := time.Since(start)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+
+	// Every connection is open: all send at once.
+	var counts [len(outcomeNames)]int
+	statuses := map[int]int{}
+	var mu sync.Mutex
+	var firstBad string
+	deadline := time.Now().Add(burstLimit)
+	gate := make(chan struct{})
+	start = time.Now()
+	for i, c := range conns {
+		if c == nil {
+			counts[noConnect]++
+			if firstBad == "" {
+				firstBad = errs[i].Error()
+			}
+			continue
+		}
+		n := lo + i%(hi-lo+1)
+		wg.Go(func() {
+			<-gate
+			o, code, why := ask(c, deadline, n, f.line(n))
+			mu.Lock()
+			defer mu.Unlock()
+			counts[o]++
+			statuses[code]++
+			if o > cleanError && firstBad == "" {
+				firstBad = why
+			}
+		})
+	}
+	close(gate)
+	wg.Wait()
+	elapsed := time.Since(start)
+	after := s.memory(t)
+
+	summary := ""
+	for o, n := range counts {
+		if n > 0 {
+			summary += fmt.Sprintf(", %s: %d", outcomeNames[o], n)
+		}
+	}
+	report(t, "%s, %d concurrent connections opened in %v, answered in %v%s (statuses %v); memory before %v, after %v",
+		s.name, concurrent, dialed.Round(time.Millisecond), elapsed.Round(time.Millisecond), summary, statuses, before, after)
+	if counts[wrongLine] > 0 {
+		t.Errorf("%d connections got a wrong line", counts[wrongLine])
+	}
+	if strict && counts[cleanError] > 0 {
+		t.Errorf("%d of %d requests failed with a 5xx", counts[cleanError], concurrent)
+	}
+	if n := counts[badAnswer] + counts[noConnect]; n > 0 {
+		t.Errorf("%d connections got no clean answer; the first: %s", n, firstBad)
+	}
+	if after.hwm > memoryLimit {
+		t.Errorf("peak memory %d KiB, above the bound of %d KiB", after.hwm, memoryLimit)
+	}
+	s.alive(t)
+}
+
+// ask sends a request for line n on c and sorts the answer, whose status
+// it returns (0 for none).
+func ask(c net.Conn, deadline time.Time, n int, line []byte) (outcome, int, string) {
+	c.SetDeadline(deadline)
+	if _, err := fmt.Fprintf(c, "GET /lines/%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", n); err != nil {
+		return badAnswer, 0, err.Error()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return badAnswer, 0, err.Error()
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	code := resp.StatusCode
+	switch {
+	case err != nil:
+		return badAnswer, code, err.Error()
+	case code == http.StatusOK && string(body) == string(line):
+		return rightLine, code, ""
+	case code == http.StatusOK:
+		return wrongLine, code, fmt.Sprintf("line %d: %q", n, body)
+	case code >= 500 && resp.Header.Get("Content-Type") == problem.ContentType:
+		return cleanError, code, ""
+	}
+	return badAnswer, code, fmt.Sprintf("line %d: status %d %q", n, code, body)
+}
