@@ -101,7 +101,8 @@ type chunk struct {
 
 // scan reads data in chunks, finds the line starts in parallel, and calls
 // emit in order with the entries of each chunk, every offset plus shift.
-// Entries are only valid during the call.
+// Entries are only valid during the call. Data that fits in one chunk is
+// scanned without starting goroutines.
 func scan(ctx context.Context, data io.Reader, shift int64, opt Options, emit func(entries []byte) error) error {
 	size := opt.ChunkSize
 	if size <= 0 {
@@ -112,6 +113,23 @@ func scan(ctx context.Context, data io.Reader, shift int64, opt Options, emit fu
 		workers = runtime.GOMAXPROCS(0)
 	}
 	depth := 2*workers + 2
+	sink := &sink{shift: shift, emit: emit, progress: opt.Progress, startsLine: true}
+
+	first := &chunk{buf: make([]byte, size)}
+	if more := fill(data, first, 0); !more {
+		if first.err == nil {
+			first.out, first.err = appendEntries(first.out, first.data, shift)
+		}
+		if first.err != nil {
+			return first.err
+		}
+		if len(first.data) > 0 {
+			if err := sink.take(first); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	}
 
 	free := make(chan *chunk, depth)
 	work := make(chan *chunk, depth)
@@ -122,8 +140,7 @@ func scan(ctx context.Context, data io.Reader, shift int64, opt Options, emit fu
 		close(stop)
 		wg.Wait()
 	}()
-
-	wg.Go(func() { read(data, size, depth, free, work, order, stop) })
+	wg.Go(func() { read(data, first, depth, free, work, order, stop) })
 	for range workers {
 		wg.Go(func() {
 			for c := range work {
@@ -132,9 +149,6 @@ func scan(ctx context.Context, data io.Reader, shift int64, opt Options, emit fu
 			}
 		})
 	}
-
-	startsLine := true // the data's first byte starts line 1
-	var done int64
 	for c := range order {
 		select {
 		case <-c.done:
@@ -144,45 +158,97 @@ func scan(ctx context.Context, data io.Reader, shift int64, opt Options, emit fu
 		if c.err != nil {
 			return c.err
 		}
-		entries := c.out[EntrySize:]
-		if startsLine {
-			off := shift + c.pos
-			if off > MaxOffset {
-				return fmt.Errorf("line starting at byte %d: %w", c.pos, ErrOffsetTooLarge)
-			}
-			PutEntry(c.out, off)
-			entries = c.out
-		}
-		if err := emit(entries); err != nil {
+		if err := sink.take(c); err != nil {
 			return err
-		}
-		startsLine = c.data[len(c.data)-1] == '\n'
-		done += int64(len(c.data))
-		if opt.Progress != nil {
-			opt.Progress(done)
 		}
 		free <- c
 	}
 	return ctx.Err()
 }
 
-// read fills chunks in order and hands each to the workers and, in the
-// same order, to the consumer. It makes up to depth chunks of size bytes,
-// as they are needed, and then reuses those that come back on free. A read
-// error travels as a chunk.
-func read(data io.Reader, size, depth int, free <-chan *chunk, work, order chan<- *chunk, stop <-chan struct{}) {
+// sink takes the scanned chunks in order.
+type sink struct {
+	shift      int64
+	emit       func(entries []byte) error
+	progress   func(done int64)
+	startsLine bool // whether the next chunk's first byte starts a line
+	done       int64
+}
+
+// take emits the entries of c, with the entry of its first byte when that
+// starts a line, which only the previous chunk tells.
+func (s *sink) take(c *chunk) error {
+	entries := c.out[EntrySize:]
+	if s.startsLine {
+		off := s.shift + c.pos
+		if off > MaxOffset {
+			return fmt.Errorf("line starting at byte %d: %w", c.pos, ErrOffsetTooLarge)
+		}
+		PutEntry(c.out, off)
+		entries = c.out
+	}
+	if err := s.emit(entries); err != nil {
+		return err
+	}
+	s.startsLine = c.data[len(c.data)-1] == '\n'
+	s.done += int64(len(c.data))
+	if s.progress != nil {
+		s.progress(s.done)
+	}
+	return nil
+}
+
+// fill reads the chunk at pos into c and reports whether more data may
+// follow: false at the end of data or on a read error, which it puts in
+// c.err.
+func fill(data io.Reader, c *chunk, pos int64) (more bool) {
+	n, err := io.ReadFull(data, c.buf)
+	c.data, c.pos, c.err, c.done = c.buf[:n], pos, nil, make(chan struct{})
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return false
+	}
+	c.err = fmt.Errorf("read data: %w", err)
+	return false
+}
+
+// read hands first and then the chunks it fills, in order, to the workers
+// and to the consumer. It makes up to depth chunks of first's size, as they
+// are needed, and then reuses those that come back on free. A read error
+// travels as a chunk.
+func read(data io.Reader, first *chunk, depth int, free <-chan *chunk, work, order chan<- *chunk, stop <-chan struct{}) {
 	defer close(order)
 	defer close(work)
-	var pos int64
-	for made := 0; ; {
-		var c *chunk
+	c, made, more := first, 1, true
+	for pos := int64(len(first.data)); ; pos += int64(len(c.data)) {
+		if c.err != nil {
+			close(c.done)
+		}
+		if len(c.data) > 0 || c.err != nil {
+			select {
+			case order <- c:
+			case <-stop:
+				return
+			}
+		}
+		if c.err != nil {
+			return
+		}
+		if len(c.data) > 0 {
+			work <- c // never blocks: work holds as many chunks as exist
+		}
+		if !more {
+			return
+		}
 		select {
 		case c = <-free:
 		case <-stop:
 			return
 		default:
 			if made < depth {
-				c = &chunk{buf: make([]byte, size)}
+				c = &chunk{buf: make([]byte, len(first.buf))}
 				made++
 				break
 			}
@@ -192,30 +258,7 @@ func read(data io.Reader, size, depth int, free <-chan *chunk, work, order chan<
 				return
 			}
 		}
-		n, err := io.ReadFull(data, c.buf)
-		c.data, c.pos, c.err, c.done = c.buf[:n], pos, nil, make(chan struct{})
-		pos += int64(n)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			c.err = fmt.Errorf("read data: %w", err)
-			close(c.done)
-			select {
-			case order <- c:
-			case <-stop:
-			}
-			return
-		}
-		if n == 0 {
-			return
-		}
-		select {
-		case order <- c:
-		case <-stop:
-			return
-		}
-		work <- c // never blocks: work holds as many chunks as exist
-		if n < len(c.buf) {
-			return
-		}
+		more = fill(data, c, pos)
 	}
 }
 
