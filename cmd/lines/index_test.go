@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,4 +122,22 @@ func assertFiles(t *testing.T, dir string, names ...string) {
 		got = append(got, e.Name())
 	}
 	assert.ElementsMatch(t, names, got)
+}
+
+func TestProgress(t *testing.T) {
+	var buf bytes.Buffer
+	p := &progress{w: &buf, fd: -1, what: "indexing", total: 2_000_000, start: time.Now().Add(-time.Second)}
+	p.set(1_000_000)
+	assert.Contains(t, buf.String(), "\rindexing [")
+	assert.Contains(t, buf.String(), "]  50% 1.0 MB/2.0 MB 1 MB/s")
+	assert.Len(t, buf.String(), 80, "\\r and 79 columns, short of the last one, when the width is unknown")
+	p.set(1_500_000)
+	assert.NotContains(t, buf.String(), "75%", "at most ten frames a second")
+	p.finish()
+	assert.True(t, strings.HasSuffix(buf.String(), "\r\033[K"), "the bar's line is cleared")
+
+	var none progress
+	none.set(1)
+	none.finish()
+	assert.Empty(t, newProgress(&buf, 1, "x").w, "no bar when the writer is not a terminal")
 }
