@@ -131,7 +131,7 @@ func (p *progress) set(done int64) {
 	rate := float64(done) / 1e6 / max(time.Since(p.start).Seconds(), 1e-9)
 	text := fmt.Sprintf(" %3.0f%% %s/%s %.0f MB/s", 100*frac, mb(done), mb(p.total), rate)
 	width, _, err := term.GetSize(p.fd)
-	if err != nil {
+	if err != nil || width <= 0 {
 		width = 80
 	}
 	bar := max(width-len(p.what)-len(text)-4, 0)
