@@ -137,3 +137,49 @@ func TestVerifyManifestRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyManifestSlices checks shards cut by lines shard, and slices cut
+// the reference's way, whose indexes keep the whole file's offsets.
+func TestVerifyManifestSlices(t *testing.T) {
+	data := testenv.Varied(300)
+	lines := testenv.Lines(data)
+	whole, err := index.Of(data)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "data.txt")
+	require.NoError(t, os.WriteFile(src, data, 0o644))
+	out := filepath.Join(dir, "shards")
+	_, _, err = callLines("shard", src, "--lines-per-shard", "100", "--out", out)
+	require.NoError(t, err)
+
+	// The reference's slice of lines 101-200 keeps global offsets.
+	var slice []byte
+	for _, l := range lines[100:200] {
+		slice = append(slice, l...)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(out, "shard-2.txt"), slice, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "shard-2.txt_index.txt"), whole[100*index.EntrySize:200*index.EntrySize], 0o644))
+	stdout, stderr, err := callLines("verify", filepath.Join(out, "manifest.json"))
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "shard-2: ok: lines 101-200, a slice of 100 lines\n")
+
+	// A changed entry is reported with the shard and its global line.
+	idx := filepath.Join(out, "shard-3.txt_index.txt")
+	b, err := os.ReadFile(idx)
+	require.NoError(t, err)
+	b[9*index.EntrySize+11]++
+	require.NoError(t, os.WriteFile(idx, b, 0o644))
+	stdout, stderr, err = callLines("verify", filepath.Join(out, "manifest.json"))
+	require.ErrorIs(t, err, errFailed)
+	assert.Contains(t, stdout, "shard-1: ok")
+	assert.Contains(t, stderr, "shard-3: "+idx+" does not match "+filepath.Join(out, "shard-3.txt")+": line 210: expected offset")
+	assert.Contains(t, stderr, "1 of 3 shards failed")
+	assert.NotContains(t, stdout, "ok: 300 lines")
+
+	// A slice with fewer lines than its range.
+	require.NoError(t, os.WriteFile(filepath.Join(out, "shard-3.txt"), []byte("one line\n"), 0o644))
+	require.NoError(t, os.WriteFile(idx, []byte("000000000000\n"), 0o644))
+	_, stderr, err = callLines("verify", filepath.Join(out, "manifest.json"))
+	require.ErrorIs(t, err, errFailed)
+	assert.Contains(t, stderr, "shard-3: "+filepath.Join(out, "shard-3.txt")+" has 1 lines, but the shard serves lines 201-300 (100 lines)")
+}
