@@ -1,14 +1,18 @@
 package router
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lineserver/lineserver/internal/lineno"
 	"github.com/lineserver/lineserver/internal/manifest"
@@ -114,6 +118,43 @@ func FuzzServeHTTP(f *testing.F) {
 		defer tr.mu.Unlock()
 		if len(tr.bad) > 0 {
 			t.Fatalf("%s %q: %s", method, path, strings.Join(tr.bad, "; "))
+		}
+	})
+}
+
+// nopConn is a net.Conn whose deadlines do nothing, for reading a canned
+// response.
+type nopConn struct{ net.Conn }
+
+func (nopConn) SetReadDeadline(time.Time) error { return nil }
+func (nopConn) Close() error                    { return nil }
+
+// FuzzLeanResponse feeds arbitrary bytes to the lean client's response
+// parser: it never panics, and a response it accepts with a
+// Content-Length yields exactly that many bytes of body.
+func FuzzLeanResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nEtag: \"x\"\r\n\r\nab\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab\n\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.0 304 Not Modified\r\nConnection: keep-alive\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"))
+	p := &connPool{timeout: time.Second}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := &upConn{Conn: nopConn{}, br: bufio.NewReaderSize(bytes.NewReader(data), 64)}
+		var h head
+		if readStatus(c.br, &h) != nil {
+			return
+		}
+		dst := http.Header{}
+		if readHeaders(c.br, &h, dst) != nil {
+			return
+		}
+		if h.status < 100 || h.status > 999 {
+			t.Fatalf("status %d", h.status)
+		}
+		var body bytes.Buffer
+		_, err := p.copyBodyFrom(&body, c, &h)
+		if err == nil && !h.chunked && h.contentLength >= 0 && int64(body.Len()) != h.contentLength {
+			t.Fatalf("body of %d bytes, Content-Length %d", body.Len(), h.contentLength)
 		}
 	})
 }

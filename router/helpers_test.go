@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/http"
@@ -150,4 +151,23 @@ func timed(f func()) time.Duration {
 	start := time.Now()
 	f()
 	return time.Since(start)
+}
+
+// mode makes the Options of one way the router talks to replicas.
+type mode func(Options) Options
+
+// lean is the default: the router's own client for http replicas.
+func lean(o Options) Options { return o }
+
+// viaTransport makes the router use an http.Transport for every replica,
+// as it does for https ones.
+func viaTransport(o Options) Options {
+	o.Transport = NewTransport(cmp.Or(o.ConnectTimeout, DefaultConnectTimeout), cmp.Or(o.ResponseHeaderTimeout, DefaultResponseHeaderTimeout), 64)
+	return o
+}
+
+// bothModes runs test with the lean client and with a Transport.
+func bothModes(t *testing.T, test func(t *testing.T, mode mode)) {
+	t.Run("lean", func(t *testing.T) { test(t, lean) })
+	t.Run("transport", func(t *testing.T) { test(t, viaTransport) })
 }

@@ -23,20 +23,13 @@ const noFailure = numFailures
 const statusClientClosed = 499
 
 // proxy sends the request for line n to a healthy replica of s, retries
-// once on another replica when the first could not answer, and relays the
-// response. It is a small hand-written proxy rather than
+// once on another replica when the first could not answer (on the same
+// one if it is alone and only slow to connect), and relays the response. It is a small hand-written proxy rather than
 // httputil.ReverseProxy: the request it builds is fixed (method, path, two
 // headers), so it skips the cloning and header scrubbing of a general proxy.
 func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, s *shard, n int64) {
 	var buf [32]byte
 	path := string(strconv.AppendInt(append(buf[:0], "/lines/"...), n, 10))
-	header := make(http.Header, 2)
-	if v := r.Header["Accept"]; len(v) > 0 {
-		header["Accept"] = v
-	}
-	if v := r.Header["If-None-Match"]; len(v) > 0 {
-		header["If-None-Match"] = v
-	}
 
 	rep := s.pick(nil)
 	if rep == nil {
@@ -46,20 +39,22 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, s *shard, n int6
 		rt.log.Debug("no healthy replica", "shard", s.name, "line", n)
 		return
 	}
-	resp, fail, err := rt.send(r, s, rep, path, header)
-	if fail != noFailure && fail != failTimeout && r.Context().Err() == nil {
-		if next := s.pick(rep); next != nil {
-			if resp != nil {
-				discard(resp)
-			}
-			rt.log.Debug("retrying on another replica", "shard", s.name, "replica", rep.name, "next", next.name, "reason", fail.String())
+	relayed, fail, err := rt.forward(w, r, s, rep, path, true)
+	if !relayed && fail != failTimeout && r.Context().Err() == nil {
+		next := s.pick(rep)
+		if next == nil && fail == failConnect && isTimeout(err) {
+			// A lone replica too busy to accept at once (a full backlog
+			// drops the SYN) gets a second chance; one that refused does not.
+			next = rep
+		}
+		if next != nil {
+			rt.log.Debug("retrying", "shard", s.name, "replica", rep.name, "next", next.name, "reason", fail.String())
 			rep = next
-			resp, fail, err = rt.send(r, s, rep, path, header)
+			relayed, fail, err = rt.forward(w, r, s, rep, path, false)
 		}
 	}
 	switch {
-	case resp != nil: // a response, even a 502 or 503 of the replica itself, passes through
-		rt.relay(w, r, s, resp)
+	case relayed:
 	case r.Context().Err() != nil:
 		s.counts.inc(statusClientClosed)
 	case fail == failTimeout:
@@ -77,6 +72,118 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, s *shard, n int6
 	}
 }
 
+// forward makes one attempt at rep and relays its response, unless the
+// attempt failed before a response or, when first is set and another
+// replica could answer, the replica answered 502 or 503; then it returns
+// why, for a retry. A failure that shows the replica down ejects it until
+// a health check passes.
+func (rt *Router) forward(w http.ResponseWriter, r *http.Request, s *shard, rep *replica, path string, first bool) (relayed bool, fail failure, err error) {
+	if rep.pool != nil {
+		return rt.forwardRaw(w, r, s, rep, path, first)
+	}
+	header := make(http.Header, 2)
+	if v := r.Header["Accept"]; len(v) > 0 {
+		header["Accept"] = v
+	}
+	if v := r.Header["If-None-Match"]; len(v) > 0 {
+		header["If-None-Match"] = v
+	}
+	resp, fail, err := rt.send(r, s, rep, path, header)
+	if resp == nil {
+		return false, fail, err
+	}
+	if fail == failStatus && first && s.pick(rep) != nil {
+		discard(resp)
+		return false, fail, nil
+	}
+	rt.relay(w, r, s, resp)
+	return true, noFailure, nil
+}
+
+// forwardRaw is forward over rep's own connection pool. A pooled
+// connection that fails before the first byte of a response (the replica
+// closed it while it was idle) is retried at once on a new one.
+func (rt *Router) forwardRaw(w http.ResponseWriter, r *http.Request, s *shard, rep *replica, path string, first bool) (bool, failure, error) {
+	p := rep.pool
+	for attempt := 0; ; attempt++ {
+		c, reused, err := p.get(r.Context(), attempt > 0)
+		if err != nil {
+			return false, rt.failed(rep, r, failConnect, err), err
+		}
+		start := time.Now()
+		c.SetDeadline(start.Add(p.timeout))
+		c.req = appendRequest(c.req[:0], r.Method, path, p.host, r.Header["Accept"], r.Header["If-None-Match"])
+		var h head
+		_, err = c.Write(c.req)
+		if err == nil {
+			err = readStatus(c.br, &h)
+		}
+		if err != nil {
+			c.Close()
+			if reused && attempt == 0 && !isTimeout(err) && r.Context().Err() == nil {
+				continue
+			}
+			return false, rt.failed(rep, r, classify(err), err), err
+		}
+		s.latency.Observe(time.Since(start).Seconds())
+		if rep.slowChecks.Load() != 0 {
+			rep.slowChecks.Store(0)
+		}
+
+		if (h.status == http.StatusBadGateway || h.status == http.StatusServiceUnavailable) && first && s.pick(rep) != nil {
+			rep.errs[failStatus].Inc()
+			if err := readHeaders(c.br, &h, nil); err != nil || h.bodyless(r.Method) {
+				p.release(c, err == nil && !h.close)
+			} else {
+				ok, _ := p.copyBodyFrom(io.Discard, c, &h)
+				p.release(c, ok)
+			}
+			return false, failStatus, nil
+		}
+		dst := w.Header()
+		if err := readHeaders(c.br, &h, dst); err != nil {
+			c.Close()
+			clear(dst)
+			return false, rt.failed(rep, r, classify(err), err), err
+		}
+		if h.status == http.StatusBadGateway || h.status == http.StatusServiceUnavailable {
+			rep.errs[failStatus].Inc()
+		}
+		if h.chunked {
+			delete(dst, "Content-Length")
+		}
+		w.WriteHeader(h.status)
+		s.counts.inc(h.status)
+		if h.bodyless(r.Method) {
+			p.release(c, !h.close)
+			return true, noFailure, nil
+		}
+		ok, err := p.copyBodyFrom(w, c, &h)
+		if err != nil {
+			c.Close()
+			if r.Context().Err() == nil {
+				rt.log.Warn("body broke off", "shard", s.name, "replica", rep.name, "error", err)
+			}
+			panic(http.ErrAbortHandler)
+		}
+		p.release(c, ok)
+		return true, noFailure, nil
+	}
+}
+
+// failed counts a failed attempt at rep, ejects rep when the failure shows
+// it down, and returns f.
+func (rt *Router) failed(rep *replica, r *http.Request, f failure, err error) failure {
+	if r.Context().Err() != nil {
+		return failBroken // the client left; not the replica's fault
+	}
+	rep.errs[f].Inc()
+	if ejects(f, err) {
+		rt.setHealth(rep, false, err.Error())
+	}
+	return f
+}
+
 // send makes one request to rep. A failure that is the replica's fault
 // (no connection, a broken one) ejects it until a health check passes;
 // a 502 or 503 it answers comes back with failStatus for a retry.
@@ -88,15 +195,7 @@ func (rt *Router) send(r *http.Request, s *shard, rep *replica, path string, h h
 	start := time.Now()
 	resp, err := rt.transport.RoundTrip(out)
 	if err != nil {
-		if r.Context().Err() != nil {
-			return nil, failBroken, err // the client left; not the replica's fault
-		}
-		f := classify(err)
-		rep.errs[f].Inc()
-		if ejects(f, err) {
-			rt.setHealth(rep, false, err.Error())
-		}
-		return nil, f, err
+		return nil, rt.failed(rep, r, classify(err), err), err
 	}
 	s.latency.Observe(time.Since(start).Seconds())
 	if rep.slowChecks.Load() != 0 { // read first: a store on every request would bounce the cache line
@@ -124,22 +223,27 @@ func classify(err error) failure {
 	return failBroken
 }
 
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // ejects reports whether a failure shows the replica down: a refused or
 // broken connection does; a timeout, connecting or waiting for headers,
 // may be load, and is left to the health checks.
 func ejects(f failure, err error) bool {
-	var ne net.Error
-	return f == failBroken || f == failConnect && !(errors.As(err, &ne) && ne.Timeout())
+	return f == failBroken || f == failConnect && !isTimeout(err)
 }
 
 // relay passes the replica's status, headers and body through unchanged,
-// but for the hop-by-hop headers. A body that breaks off midway aborts the
+// but for the hop-by-hop headers, and Date and Server, which the router's
+// server sets, as NGINX does. A body that breaks off midway aborts the
 // client's connection, so a partial line is never taken for a whole one.
 func (rt *Router) relay(w http.ResponseWriter, r *http.Request, s *shard, resp *http.Response) {
 	defer resp.Body.Close()
 	dst := w.Header()
 	for k, vv := range resp.Header {
-		if !hopByHop(k) {
+		if !hopByHop(k) && k != "Date" && k != "Server" {
 			dst[k] = vv
 		}
 	}

@@ -60,6 +60,9 @@ type replica struct {
 	scheme string
 	host   string
 	readyz string
+	// pool is the lean client's connections to the replica; nil means the
+	// router's Transport carries its requests.
+	pool *connPool
 	// tmpl holds the fields every request to the replica shares; requests
 	// are shallow copies of it.
 	tmpl    *http.Request

@@ -104,7 +104,11 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	if opts.MaxIdleConnsPerHost == 0 {
 		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
-	if opts.Transport == nil {
+	// With a transport of its own, the router uses it for every replica;
+	// otherwise its lean client for plain http and a Transport for https
+	// and the health checks.
+	lean := opts.Transport == nil
+	if lean {
 		opts.Transport = NewTransport(opts.ConnectTimeout, opts.ResponseHeaderTimeout, opts.MaxIdleConnsPerHost)
 	}
 	met, err := newMetrics(opts.Registry)
@@ -127,7 +131,11 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 			if err != nil {
 				return nil, fmt.Errorf("shard %s: url %q: %w", s.Name, raw, err)
 			}
-			sh.replicas = append(sh.replicas, newReplica(sh.name, u, met))
+			rep := newReplica(sh.name, u, met)
+			if lean && u.Scheme == "http" {
+				rep.pool = newConnPool(u, opts.ConnectTimeout, opts.ResponseHeaderTimeout, opts.MaxIdleConnsPerHost)
+			}
+			sh.replicas = append(sh.replicas, rep)
 		}
 		rt.shards = append(rt.shards, sh)
 	}
@@ -231,6 +239,20 @@ func (rt *Router) serveLine(w http.ResponseWriter, r *http.Request, raw string) 
 		return
 	}
 	rt.proxy(w, r, rt.shards[i], n)
+}
+
+// CloseIdleConnections closes the pooled connections to the replicas.
+func (rt *Router) CloseIdleConnections() {
+	for _, s := range rt.shards {
+		for _, rep := range s.replicas {
+			if rep.pool != nil {
+				rep.pool.closeIdle()
+			}
+		}
+	}
+	if t, ok := rt.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 // Drain makes /readyz answer 503 from now on, so that load balancers stop

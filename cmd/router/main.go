@@ -88,6 +88,7 @@ func serve(ctx context.Context, cfg *config, m *manifest.Manifest, ln net.Listen
 	defer stopHealth()
 	go rt.Run(health)
 
+	defer rt.CloseIdleConnections()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("router listening", "addr", ln.Addr().String(), "shards", len(m.Shards), "total_lines", m.TotalLines)

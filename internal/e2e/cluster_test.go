@@ -67,6 +67,7 @@ type cluster struct {
 	replicas map[string][]*replica // by shard name
 	router   string                // base URL
 	nginx    string                // base URL
+	nginxP   *testenv.Process
 	client   *http.Client
 }
 
@@ -124,6 +125,7 @@ func startCluster(t *testing.T, data []byte, sizes, replicas []int) *cluster {
 	require.NoError(t, os.WriteFile(filepath.Join(nginxDir, "nginx.conf"), buf.Bytes(), 0o644))
 	np := testenv.Start(t, nginxPath, []string{"-p", nginxDir, "-c", "nginx.conf", "-e", "stderr", "-g", "daemon off; pid nginx.pid;"})
 	c.nginx = testenv.URL(nginxPort)
+	c.nginxP = np
 
 	testenv.WaitHTTP(t, c.router+"/readyz", 10*time.Second, rp)
 	testenv.WaitHTTP(t, c.nginx+"/healthz", 10*time.Second, np)

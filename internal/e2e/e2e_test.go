@@ -283,8 +283,8 @@ func underLoad(t *testing.T, c *cluster, shard string, which int, how string, st
 		assert.Positive(t, tl.sent.Load(), d.name)
 	}
 
-	// Bring the replica back, and wait until the router has checked it and
-	// NGINX's fail_timeout (1s) has passed, so the next step starts whole.
+	// Bring the replica back, and wait until both doors use it again, so
+	// the next step starts whole.
 	c.start(victim)
 	c.waitReady(t, victim)
 	healthy := fmt.Sprintf(`lineserver_router_replica_healthy{replica=%q,shard=%q} 1`, testenv.URL(victim.port), shard)
@@ -292,5 +292,10 @@ func underLoad(t *testing.T, c *cluster, shard string, which int, how string, st
 		a := c.get(context.Background(), c.router+"/metrics")
 		return a.err == nil && strings.Contains(string(a.body), healthy)
 	}, 3*time.Second, 20*time.Millisecond, "the router takes the replica back")
-	time.Sleep(1100 * time.Millisecond)
+	seen := len(c.nginxP.Output())
+	served := fmt.Sprintf("upstream=%s upstream_status=200", testenv.Addr(victim.port))
+	require.Eventually(t, func() bool {
+		c.get(context.Background(), fmt.Sprintf("%s/lines/%d", c.nginx, first))
+		return strings.Contains(c.nginxP.Output()[seen:], served)
+	}, 5*time.Second, 20*time.Millisecond, "nginx takes the replica back")
 }

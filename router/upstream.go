@@ -1,0 +1,341 @@
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// errMalformed reports a response that is not HTTP/1.x as the router reads
+// it; it counts as a broken connection.
+var errMalformed = errors.New("malformed response from the replica")
+
+// connPool is a lean HTTP/1.1 client for one plain-http replica: the
+// handler's goroutine writes the request and reads the response on a
+// pooled keep-alive connection itself, where http.Transport hands both to
+// two goroutines of the connection and back. Requests are GET or HEAD with
+// no body, so a reused connection that fails before any byte of a response
+// is safely retried on a fresh one.
+type connPool struct {
+	addr     string // host:port to dial
+	host     string // Host header
+	dialer   net.Dialer
+	timeout  time.Duration // response headers, and each read of a body
+	maxIdle  int
+	idleTime time.Duration
+
+	mu   sync.Mutex
+	idle []*upConn // a stack: the most recently used on top
+}
+
+// upConn is a connection to a replica with its reader and request buffer.
+type upConn struct {
+	net.Conn
+	br       *bufio.Reader
+	req      []byte
+	lastUsed time.Time
+}
+
+// idleTimeout closes pooled connections unused for longer, before the
+// replica's own idle timeout might.
+const idleTimeout = 60 * time.Second
+
+func newConnPool(u *url.URL, connect, timeout time.Duration, maxIdle int) *connPool {
+	return &connPool{
+		addr: net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), "80")), host: u.Host,
+		timeout: timeout, maxIdle: maxIdle, idleTime: idleTimeout,
+		dialer: net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second},
+	}
+}
+
+// get returns a pooled connection, or a new one when fresh is set or the
+// pool is empty, and whether it was pooled.
+func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, bool, error) {
+	for !fresh {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			break
+		}
+		c := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		if time.Since(c.lastUsed) < p.idleTime {
+			return c, true, nil
+		}
+		c.Close()
+	}
+	nc, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &upConn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), req: make([]byte, 0, 256)}, false, nil
+}
+
+// put keeps c for the next request, or closes it when the pool is full.
+func (p *connPool) put(c *upConn) {
+	c.lastUsed = time.Now()
+	p.mu.Lock()
+	if len(p.idle) < p.maxIdle {
+		p.idle = append(p.idle, c)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	c.Close()
+}
+
+// release puts c back when it can carry another request, and closes it
+// otherwise.
+func (p *connPool) release(c *upConn, reusable bool) {
+	if reusable {
+		p.put(c)
+		return
+	}
+	c.Close()
+}
+
+// closeIdle closes every pooled connection.
+func (p *connPool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
+// appendRequest appends the request for path with the client's Accept and
+// If-None-Match headers, dropping any value with a CR or LF.
+func appendRequest(b []byte, method, path, host string, accept, inm []string) []byte {
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
+	b = appendHeader(b, "Accept: ", accept)
+	b = appendHeader(b, "If-None-Match: ", inm)
+	return append(b, "\r\n"...)
+}
+
+func appendHeader(b []byte, name string, values []string) []byte {
+	for _, v := range values {
+		if !validValue(v) {
+			continue
+		}
+		b = append(b, name...)
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// head is what the router keeps of a response's status line and headers.
+type head struct {
+	status        int
+	contentLength int64 // -1 when unknown
+	chunked       bool
+	close         bool
+}
+
+// bodyless reports whether the response has no body whatever its headers
+// say (RFC 9112 section 6.3).
+func (h *head) bodyless(method string) bool {
+	return method == http.MethodHead || h.status/100 == 1 || h.status == http.StatusNoContent || h.status == http.StatusNotModified
+}
+
+// readStatus reads the status line.
+func readStatus(br *bufio.Reader, h *head) error {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	// "HTTP/1.1 200 OK\r\n"
+	if len(line) < 14 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return errMalformed
+	}
+	h.status = 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return errMalformed
+		}
+		h.status = h.status*10 + int(c-'0')
+	}
+	if h.status < 100 {
+		return errMalformed
+	}
+	h.close = line[7] == '0' // HTTP/1.0 closes unless it says otherwise
+	h.contentLength = -1
+	h.chunked = false
+	return nil
+}
+
+// readHeaders reads the header fields into dst (nil to drop them), all
+// but the hop-by-hop ones and Date and Server (which the router's server
+// sets, as NGINX does), and notes the body's framing in h.
+func readHeaders(br *bufio.Reader, h *head, dst http.Header) error {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			return nil
+		}
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			return errMalformed
+		}
+		rawKey, v := line[:i], bytes.TrimSpace(line[i+1:])
+		key := headerKey(rawKey)
+		switch key {
+		case "Content-Length":
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || n < 0 || (h.contentLength >= 0 && n != h.contentLength) {
+				return errMalformed
+			}
+			h.contentLength = n
+		case "Transfer-Encoding":
+			h.chunked = true // the only coding a server may send to HTTP/1.1
+			continue
+		case "Connection":
+			if bytes.Contains(bytes.ToLower(v), []byte("close")) {
+				h.close = true
+			} else if bytes.Contains(bytes.ToLower(v), []byte("keep-alive")) {
+				h.close = false
+			}
+			continue
+		case "Date", "Server":
+			continue
+		}
+		if dst == nil || hopByHop(key) {
+			continue
+		}
+		if shared, ok := commonValues[string(v)]; ok && dst[key] == nil {
+			dst[key] = shared
+		} else {
+			dst[key] = append(dst[key], string(v))
+		}
+	}
+}
+
+// headerKey canonicalizes a header name, without allocating for the ones
+// a shard sends.
+func headerKey(k []byte) string {
+	switch string(k) {
+	case "Content-Type":
+		return "Content-Type"
+	case "Content-Length":
+		return "Content-Length"
+	case "Etag", "ETag":
+		return "Etag"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "Vary":
+		return "Vary"
+	case "Date":
+		return "Date"
+	case "X-Content-Type-Options":
+		return "X-Content-Type-Options"
+	case "Connection":
+		return "Connection"
+	case "Transfer-Encoding":
+		return "Transfer-Encoding"
+	}
+	return textproto.CanonicalMIMEHeaderKey(string(k))
+}
+
+// commonValues are header values shared by every response that has them
+// rather than allocated for each. Their slices have no spare capacity, so
+// appending to one copies it.
+var commonValues = map[string][]string{
+	"text/plain; charset=utf-8":           {"text/plain; charset=utf-8"},
+	"application/json":                    {"application/json"},
+	"application/problem+json":            {"application/problem+json"},
+	"public, max-age=31536000, immutable": {"public, max-age=31536000, immutable"},
+	"Accept":                              {"Accept"},
+	"nosniff":                             {"nosniff"},
+	"no-store":                            {"no-store"},
+	"GET, HEAD":                           {"GET, HEAD"},
+}
+
+// copyBodyFrom streams the body that h frames from c to w: exactly
+// Content-Length bytes, the chunks, or everything up to the end of the
+// connection. It reports whether c can carry another request.
+func (p *connPool) copyBodyFrom(w io.Writer, c *upConn, h *head) (reusable bool, err error) {
+	switch {
+	case h.chunked:
+		return false, copyBody(w, httputil.NewChunkedReader(deadlineReader{c, p.timeout}))
+	case h.contentLength < 0:
+		return false, copyBody(w, deadlineReader{c, p.timeout})
+	}
+	left := h.contentLength
+	// The common case: the whole body came with the headers.
+	if n := c.br.Buffered(); int64(n) >= left {
+		b, _ := c.br.Peek(int(left))
+		if _, err := w.Write(b); err != nil {
+			return false, err
+		}
+		c.br.Discard(int(left))
+		return !h.close, nil
+	}
+	buf := copyBufs.Get().(*[32 << 10]byte)
+	defer copyBufs.Put(buf)
+	r := deadlineReader{c, p.timeout}
+	for left > 0 {
+		n, err := r.Read(buf[:min(int64(len(buf)), left)])
+		if n > 0 {
+			left -= int64(n)
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return false, werr
+			}
+		}
+		if err != nil && left > 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return false, err
+		}
+	}
+	return !h.close, nil
+}
+
+// deadlineReader reads the response, renewing the read deadline when it
+// has to wait for the network, so that a replica that stalls in the middle
+// of a long line cannot hold the request forever.
+type deadlineReader struct {
+	c       *upConn
+	timeout time.Duration
+}
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	if d.c.br.Buffered() == 0 {
+		d.c.SetReadDeadline(time.Now().Add(d.timeout))
+	}
+	return d.c.br.Read(p)
+}
