@@ -183,11 +183,6 @@ func startNginx(t testing.TB, manifest string) *server {
 		t.Fatal(err)
 	}
 	global := "daemon off; pid " + filepath.Join(dir, "nginx.pid") + ";"
-	if os.Geteuid() == 0 {
-		// Workers would run as nobody, who cannot enter the test's 0700
-		// temporary folder.
-		global += " user root;"
-	}
 	p := testenv.Start(t, bin, []string{"-p", dir, "-c", "nginx.conf", "-e", "stderr", "-g", global})
 	testenv.WaitHTTP(t, testenv.URL(port)+"/healthz", 10*time.Second, p)
 	master := p.Cmd.Process.Pid

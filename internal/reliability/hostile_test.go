@@ -43,9 +43,6 @@ type hostile struct {
 	// http09 marks a request without a version: NGINX answers it as HTTP/0.9,
 	// with the body alone.
 	http09 bool
-	// nginxOwn marks an answer NGINX writes with its own page, not
-	// problem+json.
-	nginxOwn bool
 }
 
 func get(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: lines.test\r\n\r\n" }
@@ -114,9 +111,7 @@ func hostileRequests() []hostile {
 		one("HTTP/1.0 without Host", "GET /lines/1 HTTP/1.0\r\n\r\n", ok(1)),
 		rejected("HTTP/1.1 without Host", "GET /lines/1 HTTP/1.1\r\n\r\n", all(400)),
 		{name: "HTTP/0.9", raw: "GET /lines/1\r\n", want: []want{{all(400), 1}}, parser: true, http09: true},
-		// NGINX answers this one with its own HTML page: the rendered
-		// configuration has no error_page for 505.
-		{name: "HTTP/2.0 in the request line", raw: "GET /lines/1 HTTP/2.0\r\nHost: x\r\n\r\n", want: []want{{codes: all(505)}}, parser: true, nginxOwn: true},
+		rejected("HTTP/2.0 in the request line", "GET /lines/1 HTTP/2.0\r\nHost: x\r\n\r\n", all(505)),
 		{name: "folded header", raw: "GET /lines/1 HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", want: []want{{codes{200, 200, 400}, 1}}, parser: true},
 		rejected("space before colon", "GET /lines/1 HTTP/1.1\r\nHost : x\r\n\r\n", all(400)),
 		rejected("TLS hello on the plain port", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"+strings.Repeat("\x00", 32)+"\r\n\r\n", all(400)),
@@ -250,7 +245,7 @@ func check(t *testing.T, f *fixture, s *server, d door, tc hostile, trap string)
 			kind = " pj"
 		case a.status >= 400:
 			kind = " txt"
-			if !tc.parser || (d.name == "nginx" && !tc.nginxOwn) {
+			if !tc.parser || d.name == "nginx" {
 				t.Errorf("answer %d: Content-Type %q, want %s", i+1, a.ctype, problem.ContentType)
 			}
 		}
