@@ -22,7 +22,7 @@ import (
 )
 
 // The binaries under test, built once by TestMain.
-var lineserverBin, routerBin string
+var lineserverBin, routerBin, linesBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "lineserver-e2e")
@@ -31,9 +31,11 @@ func TestMain(m *testing.M) {
 	}
 	lineserverBin = filepath.Join(dir, "lineserver")
 	routerBin = filepath.Join(dir, "router")
+	linesBin = filepath.Join(dir, "lines")
 	for bin, pkg := range map[string]string{
 		lineserverBin: "github.com/lineserver/lineserver/cmd/lineserver",
 		routerBin:     "github.com/lineserver/lineserver/cmd/router",
+		linesBin:      "github.com/lineserver/lineserver/cmd/lines",
 	} {
 		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
@@ -48,13 +50,14 @@ func TestMain(m *testing.M) {
 // replica is one shard process and the port it listens on, which a
 // restart keeps.
 type replica struct {
-	shard manifest.Shard
-	port  int
-	proc  *testenv.Process
+	shard       manifest.Shard
+	data, index string
+	port        int
+	proc        *testenv.Process
 }
 
 // cluster is the set under test: shard replicas, NGINX and the router, all
-// on 127.0.0.1, over one data file.
+// on 127.0.0.1, over one data file cut into shards.
 type cluster struct {
 	// t is the test that owns the processes: one restarted in a subtest
 	// lives on after it.
@@ -71,30 +74,33 @@ type cluster struct {
 	client   *http.Client
 }
 
-// startCluster cuts data into shards of the given sizes in lines; replicas
-// gives each shard's number of replicas. Every shard serves its range of
-// the whole file, with the whole file's index.
-func startCluster(t *testing.T, data []byte, sizes, replicas []int) *cluster {
+// startCluster cuts data into shards with `lines shard`; replicas gives
+// each shard's number of replicas. Each replica serves its shard's slice
+// with the slice's index, as the manifest says.
+func startCluster(t *testing.T, data []byte, replicas []int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), lines: testenv.Lines(data), replicas: make(map[string][]*replica)}
-	c.data = testenv.WriteIndexed(t, c.dir, "data.txt", data)
+	c.data = filepath.Join(c.dir, "data.txt")
+	require.NoError(t, os.WriteFile(c.data, data, 0o644))
 	c.total = int64(len(c.lines))
-	c.manifest = &manifest.Manifest{TotalLines: c.total, Dir: c.dir}
-	first := int64(1)
-	for i, size := range sizes {
-		s := manifest.Shard{Name: fmt.Sprintf("shard-%d", i+1), First: first, Last: first + int64(size) - 1, Data: "data.txt"}
-		first = s.Last + 1
+	out, err := exec.Command(linesBin, "shard", c.data, "--shards", strconv.Itoa(len(replicas)), "--out", filepath.Join(c.dir, "shards")).CombinedOutput()
+	require.NoError(t, err, "lines shard: %s", out)
+	c.manifest, err = manifest.Load(filepath.Join(c.dir, "shards", "manifest.json"))
+	require.NoError(t, err)
+	require.Equal(t, c.total, c.manifest.TotalLines)
+	require.Len(t, c.manifest.Shards, len(replicas))
+	for i := range c.manifest.Shards {
+		s := &c.manifest.Shards[i]
+		s.URLs = nil
 		for range replicas[i] {
-			r := &replica{shard: s, port: testenv.FreePort(t)}
+			r := &replica{port: testenv.FreePort(t), data: c.manifest.DataPath(i), index: c.manifest.IndexPath(i)}
 			s.URLs = append(s.URLs, testenv.URL(r.port))
 			c.replicas[s.Name] = append(c.replicas[s.Name], r)
 		}
 		for _, r := range c.replicas[s.Name] {
-			r.shard = s
+			r.shard = *s
 		}
-		c.manifest.Shards = append(c.manifest.Shards, s)
 	}
-	require.Equal(t, c.total, first-1, "the sizes cover the file")
 	require.NoError(t, c.manifest.Validate())
 	for _, rs := range c.replicas {
 		for _, r := range rs {
@@ -107,7 +113,7 @@ func startCluster(t *testing.T, data []byte, sizes, replicas []int) *cluster {
 		}
 	}
 
-	manifestPath := filepath.Join(c.dir, "manifest.json")
+	manifestPath := filepath.Join(c.dir, "shards", "manifest.json")
 	var buf bytes.Buffer
 	require.NoError(t, c.manifest.Write(&buf))
 	require.NoError(t, os.WriteFile(manifestPath, buf.Bytes(), 0o644))
@@ -145,7 +151,8 @@ func startCluster(t *testing.T, data []byte, sizes, replicas []int) *cluster {
 func (c *cluster) start(r *replica) {
 	c.t.Helper()
 	r.proc = testenv.Start(c.t, lineserverBin, nil,
-		"FILE_REPOSITORY_FILE_PATH="+c.data,
+		"FILE_REPOSITORY_FILE_PATH="+r.data,
+		"INDEX_FILE_PATH="+r.index,
 		"INDEX_FIRST_LINE_NUMBER="+strconv.FormatInt(r.shard.First, 10),
 		"INDEX_LAST_LINE_NUMBER="+strconv.FormatInt(r.shard.Last, 10),
 		"FILE_TOTAL_LINES="+strconv.FormatInt(c.total, 10),
