@@ -116,7 +116,7 @@ func (rt *Router) forwardRaw(w http.ResponseWriter, r *http.Request, s *shard, r
 		var h head
 		_, err = c.Write(c.req)
 		if err == nil {
-			err = readStatus(c.br, &h)
+			err = readFinalStatus(c.br, &h)
 		}
 		if err != nil {
 			c.Close()

@@ -368,6 +368,9 @@ func (rt *Router) setHealth(rep *replica, healthy bool, reason string) {
 	if !rep.set(healthy) {
 		return
 	}
+	if !healthy && rep.pool != nil {
+		rep.pool.closeIdle() // they lead to a process that is likely gone
+	}
 	if healthy {
 		rt.log.Info("replica healthy", "shard", rep.shard, "replica", rep.name)
 	} else {

@@ -168,6 +168,22 @@ func (h *head) bodyless(method string) bool {
 	return method == http.MethodHead || h.status/100 == 1 || h.status == http.StatusNoContent || h.status == http.StatusNotModified
 }
 
+// readFinalStatus reads the status line of the final response, skipping
+// interim (1xx) ones with their headers.
+func readFinalStatus(br *bufio.Reader, h *head) error {
+	for {
+		if err := readStatus(br, h); err != nil {
+			return err
+		}
+		if h.status >= 200 || h.status == http.StatusSwitchingProtocols {
+			return nil
+		}
+		if err := readHeaders(br, h, nil); err != nil {
+			return err
+		}
+	}
+}
+
 // readStatus reads the status line.
 func readStatus(br *bufio.Reader, h *head) error {
 	line, err := br.ReadSlice('\n')

@@ -132,6 +132,7 @@ func TestLeanBodies(t *testing.T) {
 		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nline 1\n", "line 1\n", "7"},
 		{"long", "HTTP/1.1 200 OK\r\nContent-Length: " + fmt.Sprint(len(big)) + "\r\n\r\n" + big, big, fmt.Sprint(len(big))},
 		{"empty", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "", "0"},
+		{"after an interim response", "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nline 1\n", "line 1\n", "7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := startRaw(t, func(c net.Conn, br *bufio.Reader) {
