@@ -62,8 +62,9 @@ func benchServe(b *testing.B, h http.Handler, path string, want int) {
 
 // BenchmarkRouter measures the routing path: the router's own answers, the
 // proxy without a network (the router's share of the allocations), and the
-// proxy over loopback against the same request made by httputil's
-// ReverseProxy, which the hand-written proxy replaces.
+// proxy over loopback (the replica's allocations included) with its lean
+// client, with an http.Transport (as for https replicas), and the same
+// request made by httputil's ReverseProxy, which the proxy replaces.
 func BenchmarkRouter(b *testing.B) {
 	m := testManifest(b, []string{"http://127.0.0.1:1"}, []string{"http://127.0.0.1:2"}, []string{"http://127.0.0.1:3"})
 	b.Run("own-413", func(b *testing.B) {
@@ -83,6 +84,9 @@ func BenchmarkRouter(b *testing.B) {
 	lm := testManifest(b, []string{deadURL(b)}, []string{backendURL})
 	b.Run("proxy-loopback", func(b *testing.B) {
 		benchServe(b, newRouter(b, lm, Options{}), "/lines/150", 200)
+	})
+	b.Run("transport-loopback", func(b *testing.B) {
+		benchServe(b, newRouter(b, lm, viaTransport(Options{})), "/lines/150", 200)
 	})
 	b.Run("reverseproxy-loopback", func(b *testing.B) {
 		target, _ := url.Parse(backendURL)
