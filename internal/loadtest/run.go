@@ -12,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -140,354 +138,255 @@ func (c Config) check() error {
 	return errors.Join(errs...)
 }
 
-// target is one thing under load.
-type target struct {
-	name, label string
-	url         string
-	dataset     *Dataset
-	// shards are the processes whose memory is the shard's; door is the
-	// front door (nginx or the router), if any; front is the Go router,
-	// whose memory is sampled too.
-	shards      []*Proc
-	door, front *Proc
+// runner holds what the phases of a run share.
+type runner struct {
+	cfg     Config
+	ps      *Procs
+	pr      *Progress
+	rep     *Report
+	bins    Binaries
+	targets []*target
+	wrk     Wrk
+	turns   int
 }
 
 // Run measures what cfg says and returns the report. It stops every
 // process it started before it returns, also when ctx ends (Ctrl-C).
-func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.MaxTime, fmt.Errorf("the run took longer than %v", cfg.MaxTime))
 	defer cancel()
-	pr := cfg.Progress
 	start := time.Now()
-
-	binDir, logDir := filepath.Join(cfg.Dir, "bin"), filepath.Join(cfg.Dir, "logs")
-	os.RemoveAll(logDir)
-	for _, d := range []string{binDir, logDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	r := &runner{cfg: cfg, pr: cfg.Progress, rep: &Report{Command: cfg.Command, Date: start}}
+	for _, d := range []string{"bin", "logs", "scripts"} {
+		if d == "logs" {
+			os.RemoveAll(filepath.Join(cfg.Dir, d))
+		}
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
 			return nil, err
 		}
 	}
-	ps := &Procs{LogDir: logDir}
+	r.ps = &Procs{LogDir: filepath.Join(cfg.Dir, "logs")}
 	defer func() {
-		pr.Printf("stopping every process started")
-		ps.StopAll(2 * time.Second)
+		r.pr.Printf("stopping every process started")
+		r.ps.StopAll(2 * time.Second)
 	}()
 
-	rep = &Report{Command: cfg.Command, Date: start}
-	bins, err := tools(cfg, rep)
+	for _, phase := range []func(context.Context) error{
+		r.prepare, r.coldStarts, r.start, r.warmUp, r.rounds,
+	} {
+		if err := phase(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rates, err := r.fixedRates(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rep.Machine = ReadMachine(bins.Wrk, bins.Nginx)
-	if cfg.BinDir != "" {
-		b := FindBinaries(cfg.BinDir)
-		bins.Lineserver, bins.Ceiling, bins.Router = b.Lineserver, b.Ceiling, b.Router
-		if bins.Lineserver == "" {
-			return nil, fmt.Errorf("no lineserver in %s", cfg.BinDir)
-		}
-	} else {
-		pr.Printf("building lineserver, ceiling and router")
-		b, notes, err := BuildBinaries(ctx, binDir)
-		if err != nil {
-			return nil, err
-		}
-		bins.Lineserver, bins.Ceiling, bins.Router = b.Lineserver, b.Ceiling, b.Router
-		rep.Notes = append(rep.Notes, notes...)
-	}
-	targets := available(cfg.Targets, bins, rep)
-
-	for _, size := range cfg.Sizes {
-		pr.Printf("data: %s of lines in %s", FormatSize(size), cfg.Dir)
-		d, err := EnsureData(ctx, cfg.Dir, size, cfg.Seed, func(stage string, done, total int64) { pr.Bar(stage, done, total) })
-		if err != nil {
-			return nil, err
-		}
-		pr.Printf("data: %s", d.describe())
-		rep.Datasets = append(rep.Datasets, d)
-	}
-
-	if cfg.ColdStarts > 0 {
-		for _, d := range rep.Datasets {
-			pr.Printf("cold start: %d starts of the shard on %s", cfg.ColdStarts, d.Name())
-			times, err := ColdStart(ctx, ps, bins.Lineserver, d, cfg.ColdStarts)
-			if err != nil {
-				return nil, err
-			}
-			c := Cold{Dataset: d.Name(), Times: times}
-			rep.Cold = append(rep.Cold, c)
-			pr.Printf("cold start on %s: median %s", d.Name(), fmtDur(c.Median()))
-		}
-	}
-
-	pr.Printf("starting the servers")
-	ts, err := startTargets(ctx, cfg, ps, bins, rep.Datasets, targets)
-	if err != nil {
-		return nil, err
-	}
-	labels := map[string]string{}
-	for _, t := range ts {
-		labels[t.name] = t.label
-	}
-	rep.Settings = fmt.Sprintf("%d connections, %d wrk threads, %d rounds of %v turns (after a %v warm-up each), random line numbers",
-		cfg.Connections, cfg.Threads, cfg.Rounds, cfg.Duration, max(cfg.Warmup, 0))
-
-	w := Wrk{Path: bins.Wrk, Threads: cfg.Threads, Connections: cfg.Connections, Timeout: cfg.Timeout}
-	scripts := filepath.Join(cfg.Dir, "scripts")
-	if err := os.MkdirAll(scripts, 0o755); err != nil {
-		return nil, err
-	}
-	turn := 0
-	runTurn := func(t *target, round int, d time.Duration) (Turn, error) {
-		turn++
-		w.Script = filepath.Join(scripts, fmt.Sprintf("%s-%d.lua", t.name, round))
-		lua := Script{Lines: t.dataset.Lines, Seed: int64(cfg.Seed)*1_000_003 + int64(turn)}.Lua()
-		if err := os.WriteFile(w.Script, []byte(lua), 0o644); err != nil {
-			return Turn{}, err
-		}
-		if err := alive(t, ps); err != nil {
-			return Turn{}, err
-		}
-		var pids []int
-		for _, p := range t.shards {
-			pids = append(pids, p.Pid())
-		}
-		if t.front != nil {
-			pids = append(pids, t.front.Pid())
-		}
-		groups := slices.Clone(pids)
-		if t.door != nil && t.door != t.front {
-			groups = append(groups, t.door.Pid())
-		}
-		s := Sample(pids, 100*time.Millisecond)
-		stop := pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
-		shardCPU, serverCPU := GroupCPU(pids[:len(t.shards)]), GroupCPU(groups)
-		res, wrkCPU, err := w.Run(ctx, t.url, d)
-		shardCPU, serverCPU = GroupCPU(pids[:len(t.shards)])-shardCPU, GroupCPU(groups)-serverCPU
-		stop()
-		peaks := s.Stop()
-		if err != nil {
-			return Turn{}, err
-		}
-		tn := Turn{Target: t.name, Round: round, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
-		for _, p := range t.shards {
-			tn.ShardRSS = max(tn.ShardRSS, peaks[p.Pid()].RSS)
-			if m, err := ReadMemory(p.Pid()); err == nil {
-				tn.ShardHWM = max(tn.ShardHWM, m.HWM)
-			}
-		}
-		if t.front != nil {
-			tn.FrontRSS = peaks[t.front.Pid()].RSS
-		}
-		return tn, alive(t, ps)
-	}
-
-	if cfg.Warmup > 0 {
-		for _, t := range ts {
-			pr.Printf("warm-up: %s for %v", t.label, cfg.Warmup)
-			if _, err := runTurn(t, 0, cfg.Warmup); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for round := 1; round <= cfg.Rounds; round++ {
-		for _, t := range ts {
-			tn, err := runTurn(t, round, cfg.Duration)
-			if err != nil {
-				return nil, err
-			}
-			rep.Turns = append(rep.Turns, tn)
-			r := tn.Result
-			pr.Printf("round %d/%d %-22s %9s req/s  p50 %-9s p99 %-9s p99.9 %-9s errors %s  shard RSS %s",
-				round, cfg.Rounds, t.label, fmtRPS(r.RPS()), fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.P999),
-				fmtCount(r.Errors()), fmtMem(tn.ShardRSS))
-		}
-	}
-
-	rates := map[string]*RateResult{}
-	if cfg.RateDuration > 0 {
-		rep.Summarize(labels, nil)
-		for _, t := range ts {
-			i := rep.row(t.name)
-			if i < 0 || rep.Rows[i].RPS < 2 {
-				continue
-			}
-			f := FixedRate{Rate: rep.Rows[i].RPS / 2, Duration: cfg.RateDuration, Lines: t.dataset.Lines,
-				Seed: cfg.Seed, Connections: cfg.RateConnections, Timeout: cfg.Timeout}
-			stop := pr.Countdown(fmt.Sprintf("fixed rate: %s at %s req/s", t.label, fmtRPS(f.Rate)), f.Duration)
-			res, err := f.Run(ctx, t.url)
-			stop()
-			if err != nil {
-				return nil, err
-			}
-			rates[t.name] = &res
-			pr.Printf("fixed rate %-22s %9s req/s asked, %s sent  p50 %-9s p99 %-9s p99.9 %-9s errors %s",
-				t.label, fmtRPS(res.Rate), fmtRPS(res.Achieved), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999), fmtCount(res.Errors))
-		}
-		if len(rates) > 0 {
-			rep.Notes = append(rep.Notes, "The fixed-rate client is a minimal Go HTTP/1.1 client on the same CPUs, so its own cost is in its latencies; "+
-				"a rate it could not keep up shows as a rate sent below the rate asked.")
-		}
-	}
-
-	rep.Machine.LoadAfter = LoadAverage()
-	rep.Elapsed = time.Since(start)
-	rep.Notes = append(rep.Notes,
+	r.rep.Machine.LoadAfter = LoadAverage()
+	r.rep.Elapsed = time.Since(start)
+	r.rep.Notes = append(r.rep.Notes,
 		"wrk, the servers and the fixed-rate client share the machine's CPUs: the figures are for the whole machine, load generator included.",
 		"The data files are in the page cache (the machine has memory to spare): the figures are for serving from memory, not from disk.",
 		"The shard's memory is VmRSS sampled every 100 ms during its turns and VmHWM, its peak since start, read after each turn.",
 		"CPU per request is the CPU time (user and system, from /proc) that the target's processes used during its turns, "+
 			"divided by the requests answered: the servers (front door and shards, or the ceiling) and wrk apart. "+
 			"It varies less with a busy machine than requests per second do.")
-	rep.Summarize(labels, rates)
-	return rep, nil
+	r.rep.Summarize(r.labels(), rates)
+	return r.rep, nil
 }
 
-// tools finds wrk (required) and nginx.
-func tools(cfg Config, rep *Report) (Binaries, error) {
+// prepare finds the tools, builds the binaries and makes the data.
+func (r *runner) prepare(ctx context.Context) error {
+	cfg := r.cfg
+	bins, err := tools(cfg, r.rep)
+	if err != nil {
+		return err
+	}
+	r.rep.Machine = ReadMachine(bins.Wrk, bins.Nginx)
 	var b Binaries
-	var err error
-	if b.Wrk, err = lookPath(cfg.Wrk, "wrk"); err != nil {
-		return b, fmt.Errorf("wrk is required (Debian: apt-get install wrk): %w", err)
-	}
-	if b.Nginx, err = lookPath(cfg.Nginx, "nginx"); err != nil {
-		rep.Notes = append(rep.Notes, "nginx is not installed (Debian: apt-get install nginx-light), so its targets were not measured.")
-		b.Nginx = ""
-	}
-	return b, nil
-}
-
-func lookPath(given, name string) (string, error) {
-	if given != "" {
-		name = given
-	}
-	return exec.LookPath(name)
-}
-
-// available drops the targets whose programs are missing.
-func available(want []string, b Binaries, rep *Report) []string {
-	var out []string
-	for _, t := range want {
-		switch {
-		case (t == "nginx" || t == "nginx3") && b.Nginx == "":
-		case (t == "router" || t == "router3") && b.Router == "":
-		case t == "ceiling" && b.Ceiling == "":
-			rep.Notes = append(rep.Notes, "cmd/ceiling is missing, so the ceiling was not measured.")
-		default:
-			out = append(out, t)
+	if cfg.BinDir != "" {
+		if b = FindBinaries(cfg.BinDir); b.Lineserver == "" {
+			return fmt.Errorf("no lineserver in %s", cfg.BinDir)
 		}
+	} else {
+		r.pr.Printf("building lineserver, ceiling and router")
+		var notes []string
+		if b, notes, err = BuildBinaries(ctx, filepath.Join(cfg.Dir, "bin")); err != nil {
+			return err
+		}
+		r.rep.Notes = append(r.rep.Notes, notes...)
 	}
-	return out
+	bins.Lineserver, bins.Ceiling, bins.Router = b.Lineserver, b.Ceiling, b.Router
+	r.bins = bins
+
+	for _, size := range cfg.Sizes {
+		r.pr.Printf("data: %s of lines in %s", FormatSize(size), cfg.Dir)
+		d, err := EnsureData(ctx, cfg.Dir, size, cfg.Seed, func(stage string, done, total int64) { r.pr.Bar(stage, done, total) })
+		if err != nil {
+			return err
+		}
+		r.pr.Printf("data: %s", d.describe())
+		r.rep.Datasets = append(r.rep.Datasets, d)
+	}
+	return nil
 }
 
-func alive(t *target, ps *Procs) error {
-	for _, p := range append(slices.Clone(t.shards), t.door) {
-		if p == nil {
-			continue
+// coldStarts times the shard's cold starts on each data file, while no
+// other server runs.
+func (r *runner) coldStarts(ctx context.Context) error {
+	if r.cfg.ColdStarts <= 0 {
+		return nil
+	}
+	for _, d := range r.rep.Datasets {
+		r.pr.Printf("cold start: %d starts of the shard on %s", r.cfg.ColdStarts, d.Name())
+		times, err := ColdStart(ctx, r.ps, r.bins.Lineserver, d, r.cfg.ColdStarts)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("%s exited during the run (%v); its log: %s", p.Name, p.Err(), ps.logPath(p))
-		default:
+		c := Cold{Dataset: d.Name(), Times: times}
+		r.rep.Cold = append(r.rep.Cold, c)
+		r.pr.Printf("cold start on %s: median %s", d.Name(), fmtDur(c.Median()))
+	}
+	return nil
+}
+
+// start starts the servers of every target.
+func (r *runner) start(ctx context.Context) error {
+	cfg := r.cfg
+	r.pr.Printf("starting the servers")
+	ts, err := startTargets(ctx, cfg, r.ps, r.bins, r.rep.Datasets, available(cfg.Targets, r.bins, r.rep))
+	if err != nil {
+		return err
+	}
+	r.targets = ts
+	r.wrk = Wrk{Path: r.bins.Wrk, Threads: cfg.Threads, Connections: cfg.Connections, Timeout: cfg.Timeout}
+	r.rep.Settings = fmt.Sprintf("%d connections, %d wrk threads, %d rounds of %v turns (after a %v warm-up each), random line numbers",
+		cfg.Connections, cfg.Threads, cfg.Rounds, cfg.Duration, max(cfg.Warmup, 0))
+	return nil
+}
+
+func (r *runner) labels() map[string]string {
+	labels := map[string]string{}
+	for _, t := range r.targets {
+		labels[t.name] = t.label
+	}
+	return labels
+}
+
+// warmUp gives each target an unmeasured turn, so that the first round
+// does not pay for growing heaps and opening connections.
+func (r *runner) warmUp(ctx context.Context) error {
+	if r.cfg.Warmup <= 0 {
+		return nil
+	}
+	for _, t := range r.targets {
+		r.pr.Printf("warm-up: %s for %v", t.label, r.cfg.Warmup)
+		if _, err := r.turn(ctx, t, 0, r.cfg.Warmup); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// startTargets starts the servers that the targets need and returns the
-// targets in the order of their turns: the shard on each further data file
-// comes right after the shard on the first.
-func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds []*Dataset, names []string) ([]*target, error) {
-	d := ds[0]
-	want := func(ns ...string) bool {
-		for _, n := range ns {
-			if slices.Contains(names, n) {
-				return true
+// rounds runs every target's turn, round after round.
+func (r *runner) rounds(ctx context.Context) error {
+	for round := 1; round <= r.cfg.Rounds; round++ {
+		for _, t := range r.targets {
+			tn, err := r.turn(ctx, t, round, r.cfg.Duration)
+			if err != nil {
+				return err
 			}
+			r.rep.Turns = append(r.rep.Turns, tn)
+			res := tn.Result
+			r.pr.Printf("round %d/%d %-22s %9s req/s  p50 %-9s p99 %-9s p99.9 %-9s errors %s  shard RSS %s",
+				round, r.cfg.Rounds, t.label, fmtRPS(res.RPS()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
+				fmtCount(res.Errors()), fmtMem(tn.ShardRSS))
 		}
-		return false
 	}
-	var one *server
-	if want("shard", "nginx", "router") {
-		s, err := startShard(ctx, ps, bins.Lineserver, "shard", d, 1, d.Lines)
+	return nil
+}
+
+// turn loads t with wrk for d, sampling the memory of its shards and
+// router and counting the CPU time of its processes.
+func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration) (Turn, error) {
+	r.turns++
+	w := r.wrk
+	w.Script = filepath.Join(r.cfg.Dir, "scripts", fmt.Sprintf("%s-%d.lua", t.name, round))
+	lua := Script{Lines: t.dataset.Lines, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.Lua()
+	if err := os.WriteFile(w.Script, []byte(lua), 0o644); err != nil {
+		return Turn{}, err
+	}
+	if err := alive(t, r.ps); err != nil {
+		return Turn{}, err
+	}
+	var shards, sampled, all []int
+	for _, p := range t.shards {
+		shards = append(shards, p.Pid())
+	}
+	sampled = slices.Clone(shards)
+	if t.front != nil {
+		sampled = append(sampled, t.front.Pid())
+	}
+	all = slices.Clone(shards)
+	if t.door != nil {
+		all = append(all, t.door.Pid())
+	}
+
+	s := Sample(sampled, 100*time.Millisecond)
+	stop := r.pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
+	shardCPU, serverCPU := GroupCPU(shards), GroupCPU(all)
+	res, wrkCPU, err := w.Run(ctx, t.url, d)
+	shardCPU, serverCPU = GroupCPU(shards)-shardCPU, GroupCPU(all)-serverCPU
+	stop()
+	peaks := s.Stop()
+	if err != nil {
+		return Turn{}, err
+	}
+
+	tn := Turn{Target: t.name, Round: round, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
+	for _, pid := range shards {
+		tn.ShardRSS = max(tn.ShardRSS, peaks[pid].RSS)
+		if m, err := ReadMemory(pid); err == nil {
+			tn.ShardHWM = max(tn.ShardHWM, m.HWM)
+		}
+	}
+	if t.front != nil {
+		tn.FrontRSS = peaks[t.front.Pid()].RSS
+	}
+	return tn, alive(t, r.ps)
+}
+
+// fixedRates runs each target at half its measured maximum.
+func (r *runner) fixedRates(ctx context.Context) (map[string]*RateResult, error) {
+	rates := map[string]*RateResult{}
+	if r.cfg.RateDuration <= 0 {
+		return rates, nil
+	}
+	r.rep.Summarize(r.labels(), nil)
+	for _, t := range r.targets {
+		i := r.rep.row(t.name)
+		if i < 0 || r.rep.Rows[i].RPS < 2 {
+			continue
+		}
+		f := FixedRate{Rate: r.rep.Rows[i].RPS / 2, Duration: r.cfg.RateDuration, Lines: t.dataset.Lines,
+			Seed: r.cfg.Seed, Connections: r.cfg.RateConnections, Timeout: r.cfg.Timeout}
+		stop := r.pr.Countdown(fmt.Sprintf("fixed rate: %s at %s req/s", t.label, fmtRPS(f.Rate)), f.Duration)
+		res, err := f.Run(ctx, t.url)
+		stop()
 		if err != nil {
 			return nil, err
 		}
-		one = s
+		rates[t.name] = &res
+		r.pr.Printf("fixed rate %-22s %9s req/s asked, %s sent  p50 %-9s p99 %-9s p99.9 %-9s errors %s",
+			t.label, fmtRPS(res.Rate), fmtRPS(res.Achieved), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999), fmtCount(res.Errors))
 	}
-	var three []*server
-	if want("nginx3", "router3") {
-		for i := range 3 {
-			first, last := shardRange(d.Lines, 3, i)
-			s, err := startShard(ctx, ps, bins.Lineserver, fmt.Sprintf("shard-%d-of-3", i+1), d, first, last)
-			if err != nil {
-				return nil, err
-			}
-			three = append(three, s)
-		}
+	if len(rates) > 0 {
+		r.rep.Notes = append(r.rep.Notes, "The fixed-rate client is a minimal Go HTTP/1.1 client on the same CPUs, so its own cost is in its latencies; "+
+			"a rate it could not keep up shows as a rate sent below the rate asked.")
 	}
-	procs := func(ss []*server) []*Proc {
-		var out []*Proc
-		for _, s := range ss {
-			out = append(out, s.proc)
-		}
-		return out
-	}
-	var ts []*target
-	for _, name := range names {
-		t := &target{name: name, dataset: d}
-		switch name {
-		case "shard":
-			t.label, t.url, t.shards = "shard ("+d.Name()+")", one.url, []*Proc{one.proc}
-		case "ceiling":
-			s, err := startCeiling(ctx, ps, bins.Ceiling)
-			if err != nil {
-				return nil, err
-			}
-			t.label, t.url, t.door = "ceiling (constant 50 B)", s.url, s.proc
-		case "nginx", "router", "nginx3", "router3":
-			shards, label := []*server{one}, "shard"
-			if name == "nginx3" || name == "router3" {
-				shards, label = three, "3 shards"
-			}
-			path := filepath.Join(cfg.Dir, fmt.Sprintf("manifest-%d.json", len(shards)))
-			m, err := writeManifest(path, d, shards)
-			if err != nil {
-				return nil, err
-			}
-			var s *server
-			if strings.HasPrefix(name, "nginx") {
-				s, err = startNginx(ctx, ps, bins.Nginx, name, filepath.Join(cfg.Dir, name), m)
-				t.label = "nginx → " + label
-				if s != nil {
-					t.door = s.proc
-				}
-			} else {
-				s, err = startRouter(ctx, ps, bins.Router, name, path)
-				t.label = "router → " + label
-				if s != nil {
-					t.door, t.front = s.proc, s.proc
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-			t.url, t.shards = s.url, procs(shards)
-		}
-		ts = append(ts, t)
-		if name == "shard" {
-			for _, other := range ds[1:] {
-				s, err := startShard(ctx, ps, bins.Lineserver, "shard-"+other.Name(), other, 1, other.Lines)
-				if err != nil {
-					return nil, err
-				}
-				ts = append(ts, &target{name: "shard@" + other.Name(), label: "shard (" + other.Name() + ")",
-					url: s.url, dataset: other, shards: []*Proc{s.proc}})
-			}
-		}
-	}
-	return ts, nil
+	return rates, nil
 }

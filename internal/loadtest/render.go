@@ -1,0 +1,280 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// fmtDur writes a latency in milliseconds with three significant digits.
+func fmtDur(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case d == 0:
+		return "0"
+	case ms < 1:
+		return fmt.Sprintf("%.3f ms", ms)
+	case ms < 10:
+		return fmt.Sprintf("%.2f ms", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1f ms", ms)
+	}
+	return fmt.Sprintf("%.0f ms", ms)
+}
+
+// fmtCount writes n with thousands separators: 1234567 is "1,234,567".
+func fmtCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func fmtRPS(x float64) string { return fmtCount(int64(math.Round(x))) }
+
+// fmtCPU writes a CPU time per request in microseconds.
+func fmtCPU(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
+func fmtMem(n int64) string {
+	if n == 0 {
+		return "–"
+	}
+	return FormatBytes(n)
+}
+
+// table is a table of text cells that prints as aligned text or as a
+// Markdown table.
+type table struct {
+	head []string
+	rows [][]string
+	// right marks the columns aligned right (numbers).
+	right map[int]bool
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) text(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, row := range append([][]string{t.head}, t.rows...) {
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	tw.Flush()
+}
+
+func (t *table) markdown(w io.Writer) {
+	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	cells := make([]string, len(t.head))
+	for i, h := range t.head {
+		cells[i] = esc(h)
+	}
+	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	for i := range t.head {
+		if t.right[i] {
+			cells[i] = "---:"
+		} else {
+			cells[i] = "---"
+		}
+	}
+	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	for _, row := range t.rows {
+		for i := range cells {
+			cells[i] = ""
+			if i < len(row) {
+				cells[i] = esc(row[i])
+			}
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+}
+
+func (r *Report) loadTable() *table {
+	t := &table{
+		head: []string{"target", "req/s", "rounds (min–max)", "p50", "p99", "p99.9", "errors",
+			"server CPU/req", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"},
+		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true},
+	}
+	for _, row := range r.Rows {
+		t.add(row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin)+"–"+fmtRPS(row.RPSMax),
+			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row),
+			fmtCPU(row.ServerCPU), fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS))
+	}
+	return t
+}
+
+// fmtErrors writes the errors with their kinds: "12 (10 status, 2
+// timeout)".
+func fmtErrors(row Row) string {
+	if row.Errors == 0 {
+		return "0"
+	}
+	var kinds []string
+	for _, k := range []struct {
+		n    int64
+		name string
+	}{{row.Status, "status"}, {row.Connect, "connect"}, {row.Read, "read"}, {row.Write, "write"}, {row.Tout, "timeout"}} {
+		if k.n > 0 {
+			kinds = append(kinds, fmtCount(k.n)+" "+k.name)
+		}
+	}
+	return fmtCount(row.Errors) + " (" + strings.Join(kinds, ", ") + ")"
+}
+
+func (r *Report) rateTable() *table {
+	t := &table{
+		head:  []string{"target", "rate asked", "rate sent", "p50", "p90", "p99", "p99.9", "max", "errors"},
+		right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true},
+	}
+	for _, row := range r.Rows {
+		if q := row.Rate; q != nil {
+			t.add(row.Label, fmtRPS(q.Rate), fmtRPS(q.Achieved), fmtDur(q.P50), fmtDur(q.P90),
+				fmtDur(q.P99), fmtDur(q.P999), fmtDur(q.Max), fmtCount(q.Errors))
+		}
+	}
+	return t
+}
+
+func (r *Report) coldTable() *table {
+	t := &table{head: []string{"data file", "median", "min", "max", "starts"}, right: map[int]bool{1: true, 2: true, 3: true, 4: true}}
+	for _, c := range r.Cold {
+		lo, hi := c.Times[0], c.Times[0]
+		for _, d := range c.Times {
+			lo, hi = min(lo, d), max(hi, d)
+		}
+		t.add(c.Dataset, fmtDur(c.Median()), fmtDur(lo), fmtDur(hi), strconv.Itoa(len(c.Times)))
+	}
+	return t
+}
+
+func (r *Report) ratioTable() *table {
+	t := &table{head: []string{"ratio of req/s", "whole run", "by round"}, right: map[int]bool{1: true}}
+	for _, q := range r.Ratios {
+		var rounds []string
+		for _, x := range q.Rounds {
+			rounds = append(rounds, fmt.Sprintf("%.2f", x))
+		}
+		t.add(q.Name, fmt.Sprintf("%.2f", q.Value), strings.Join(rounds, " "))
+	}
+	return t
+}
+
+func (r *Report) checkTable() *table {
+	t := &table{head: []string{"target", "want", "measured", "verdict"}, right: map[int]bool{2: true}}
+	for _, c := range r.Checks {
+		v := "met"
+		if !c.OK {
+			v = "MISSED"
+		}
+		t.add(c.Name, c.Want, c.Got, v)
+	}
+	return t
+}
+
+func (r *Report) turnTable() *table {
+	t := &table{
+		head:  []string{"round", "target", "req/s", "p50", "p99", "p99.9", "non-2xx", "connect", "read", "write", "timeout"},
+		right: map[int]bool{0: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true},
+	}
+	for _, tn := range r.Turns {
+		res := tn.Result
+		label := tn.Target
+		if i := r.row(tn.Target); i >= 0 {
+			label = r.Rows[i].Label
+		}
+		t.add(strconv.Itoa(tn.Round), label, fmtRPS(res.RPS()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
+			fmtCount(res.Status), fmtCount(res.Connect), fmtCount(res.Read), fmtCount(res.Write), fmtCount(res.Timeout))
+	}
+	return t
+}
+
+func (d *Dataset) describe() string {
+	s := fmt.Sprintf("%s: %s bytes, %s lines (mean %.0f bytes a line)", d.Name(), fmtCount(d.Size), fmtCount(d.Lines), float64(d.Size)/float64(max(d.Lines, 1)))
+	switch {
+	case d.Reused:
+		s += ", reused from an earlier run"
+	case d.IndexTime > 0:
+		s += fmt.Sprintf(", generated in %.1f s, indexed in %.1f s (%.0f MB/s)", d.GenerateTime.Seconds(), d.IndexTime.Seconds(), float64(d.Size)/1e6/d.IndexTime.Seconds())
+	}
+	return s
+}
+
+// WriteText prints the report as aligned text tables.
+func (r *Report) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "lines bench, %s; %s\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine.String())
+	fmt.Fprintf(w, "command: %s\n", r.Command)
+	fmt.Fprintf(w, "load: %s\n", r.Settings)
+	for _, d := range r.Datasets {
+		fmt.Fprintf(w, "data: %s\n", d.describe())
+	}
+	section := func(title string, t *table) {
+		if len(t.rows) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n%s\n", title)
+		t.text(w)
+	}
+	section("Maximum throughput (wrk, closed loop; means over the rounds)", r.loadTable())
+	section("Fixed rate, half of each target's maximum (open loop; latency from when each request was due)", r.rateTable())
+	section("Cold start (process start to the first 200 of /lines/1)", r.coldTable())
+	section("Ratios", r.ratioTable())
+	section("Targets", r.checkTable())
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w, "\nNotes")
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+	fmt.Fprintf(w, "\nran in %v\n", r.Elapsed.Round(time.Second))
+}
+
+// WriteMarkdown writes the report as Markdown, for the README's
+// Performance section.
+func (r *Report) WriteMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "### Load test, %s\n\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "- Machine: %s\n", r.Machine.String())
+	fmt.Fprintf(w, "- Command: `%s` (ran in %v)\n", r.Command, r.Elapsed.Round(time.Second))
+	fmt.Fprintf(w, "- Load: %s\n", r.Settings)
+	for _, d := range r.Datasets {
+		fmt.Fprintf(w, "- Data: %s\n", d.describe())
+	}
+	section := func(title, about string, t *table) {
+		if len(t.rows) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "\n#### %s\n\n", title)
+		if about != "" {
+			fmt.Fprintf(w, "%s\n\n", about)
+		}
+		t.markdown(w)
+	}
+	section("Maximum throughput", "wrk, closed loop, random line numbers; requests per second and latencies are means over the rounds, memory the peak over them. Errors are responses of 400 or more plus socket errors and timeouts.", r.loadTable())
+	section("Latency at a fixed rate", "Half of each target's measured maximum, sent by an open-loop Go client; latency counts from the moment each request was due, so a queue shows.", r.rateTable())
+	section("Cold start", "From starting the process to its first 200 for /lines/1; the files are in the page cache.", r.coldTable())
+	section("Ratios", "", r.ratioTable())
+	section("Against the targets", "", r.checkTable())
+	section("Every turn", "The turns in the order they ran (A B A B).", r.turnTable())
+	if len(r.Notes) > 0 {
+		fmt.Fprintf(w, "\n#### Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+}
