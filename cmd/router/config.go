@@ -26,6 +26,9 @@ type config struct {
 	// ResponseTimeout bounds the wait for a shard's response headers before
 	// the router answers 504.
 	ResponseTimeout time.Duration `env:"ROUTER_RESPONSE_TIMEOUT, default=10s"`
+	// ConnectTimeout bounds a connection to a replica; a replica that does
+	// not accept in time is tried once more, or another one is.
+	ConnectTimeout time.Duration `env:"ROUTER_CONNECT_TIMEOUT, default=300ms"`
 	// LogFormat is "json", "text", or empty for JSON unless stderr is a
 	// terminal.
 	LogFormat string `env:"LOG_FORMAT"`
@@ -49,6 +52,7 @@ func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*conf
 	fs.StringVar(&c.Manifest, "manifest", c.Manifest, "the shard manifest (ROUTER_MANIFEST)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "the address to listen on (\":$PORT\")")
 	fs.DurationVar(&c.ResponseTimeout, "response-timeout", c.ResponseTimeout, "the wait for a shard's response headers before a 504 (ROUTER_RESPONSE_TIMEOUT)")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "the wait for a connection to a shard (ROUTER_CONNECT_TIMEOUT)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text; empty: text on a terminal (LOG_FORMAT)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +70,9 @@ func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*conf
 	}
 	if c.ResponseTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--response-timeout %v: must be above 0", c.ResponseTimeout))
+	}
+	if c.ConnectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--connect-timeout %v: must be above 0", c.ConnectTimeout))
 	}
 	switch c.LogFormat {
 	case "", "json", "text":

@@ -3,11 +3,12 @@
 // shard that owns line n, and on SIGTERM or SIGINT turns /readyz to 503,
 // lets requests in flight finish for up to 10 seconds, and exits 0.
 //
-//	router --manifest FILE [--listen ADDR] [--response-timeout D] [--log-level L] [--log-format F]
+//	router --manifest FILE [--listen ADDR] [--response-timeout D]
+//	       [--connect-timeout D] [--log-level L] [--log-format F]
 //
 // Every flag has an environment variable, which the flag overrides:
 // ROUTER_MANIFEST, PORT (listen on ":PORT"), ROUTER_RESPONSE_TIMEOUT,
-// LOG_LEVEL, LOG_FORMAT.
+// ROUTER_CONNECT_TIMEOUT, LOG_LEVEL, LOG_FORMAT.
 package main
 
 import (
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // serve routes requests on ln until ctx ends, then drains.
 func serve(ctx context.Context, cfg *config, m *manifest.Manifest, ln net.Listener, log *slog.Logger) error {
-	rt, err := router.New(m, router.Options{Logger: log, ResponseHeaderTimeout: cfg.ResponseTimeout})
+	rt, err := router.New(m, router.Options{Logger: log, ResponseHeaderTimeout: cfg.ResponseTimeout, ConnectTimeout: cfg.ConnectTimeout})
 	if err != nil {
 		ln.Close()
 		return err
