@@ -24,9 +24,12 @@ const statusClientClosed = 499
 
 // proxy sends the request for line n to a healthy replica of s, retries
 // once on another replica when the first could not answer (on the same
-// one if it is alone and only slow to connect), and relays the response. It is a small hand-written proxy rather than
-// httputil.ReverseProxy: the request it builds is fixed (method, path, two
-// headers), so it skips the cloning and header scrubbing of a general proxy.
+// one if it is alone and only slow to connect), and relays the response.
+//
+// It is a small hand-written proxy rather than httputil.ReverseProxy: the
+// request it makes is fixed (method, path, Accept, If-None-Match), so it
+// needs none of the cloning and header scrubbing of a general proxy, and
+// for plain-http replicas it speaks HTTP/1.1 itself (see connPool).
 func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, s *shard, n int64) {
 	var buf [32]byte
 	path := string(strconv.AppendInt(append(buf[:0], "/lines/"...), n, 10))
