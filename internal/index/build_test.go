@@ -37,15 +37,50 @@ func TestBuildAwkward(t *testing.T) {
 			if opt.ChunkSize > 0 && opt.ChunkSize < 13 && len(data) > 1<<20 {
 				continue // the 5 MiB line byte by byte is slow and adds nothing
 			}
-			t.Run(fmt.Sprintf("%s/chunk %d/workers %d", name, opt.ChunkSize, opt.Workers), func(t *testing.T) {
-				var got bytes.Buffer
-				lines, err := index.Build(context.Background(), bytes.NewReader(data), &got, opt)
-				require.NoError(t, err)
-				assert.Equal(t, string(want), got.String())
-				assert.Equal(t, int64(len(want)/index.EntrySize), lines)
-			})
+			for kind, r := range readers(data) {
+				t.Run(fmt.Sprintf("%s/%s/chunk %d/workers %d", name, kind, opt.ChunkSize, opt.Workers), func(t *testing.T) {
+					var got bytes.Buffer
+					lines, err := index.Build(context.Background(), r(), &got, opt)
+					require.NoError(t, err)
+					assert.Equal(t, string(want), got.String())
+					assert.Equal(t, int64(len(want)/index.EntrySize), lines)
+				})
+			}
 		}
 	}
+}
+
+// readers gives data as the readers the commands pass: a whole reader and
+// a section of one (a shard's slice).
+func readers(data []byte) map[string]func() io.Reader {
+	return map[string]func() io.Reader{
+		"reader":  func() io.Reader { return bytes.NewReader(data) },
+		"section": func() io.Reader { return io.NewSectionReader(bytes.NewReader(data), 0, int64(len(data))) },
+	}
+}
+
+// TestBuildFromOffset checks that a file is indexed from its current
+// offset and read to its end.
+func TestBuildFromOffset(t *testing.T) {
+	data := testenv.Varied(3000)
+	path := filepath.Join(t.TempDir(), "data.txt")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+
+	head := len(testenv.Lines(data)[0])
+	_, err = f.Seek(int64(head), io.SeekStart)
+	require.NoError(t, err)
+	want, err := index.Of(data[head:])
+	require.NoError(t, err)
+	var got bytes.Buffer
+	_, err = index.Build(context.Background(), f, &got, index.Options{ChunkSize: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, string(want), got.String(), "the index of the rest of the file")
+	n, err := f.Read(make([]byte, 1))
+	assert.Equal(t, 0, n, "the file is read to its end")
+	assert.ErrorIs(t, err, io.EOF)
 }
 
 // TestBuildReferenceFormat checks the bytes the reference
@@ -206,11 +241,13 @@ func FuzzBuild(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint16) {
 		want, err := index.Of(data)
 		require.NoError(t, err)
-		var got bytes.Buffer
-		lines, err := index.Build(context.Background(), bytes.NewReader(data), &got, index.Options{ChunkSize: int(chunk%64) + 1, Workers: 2})
-		require.NoError(t, err)
-		require.Equal(t, string(want), got.String())
-		require.Equal(t, int64(len(want)/index.EntrySize), lines)
+		for _, r := range readers(data) {
+			var got bytes.Buffer
+			lines, err := index.Build(context.Background(), r(), &got, index.Options{ChunkSize: int(chunk%64) + 1, Workers: 2})
+			require.NoError(t, err)
+			require.Equal(t, string(want), got.String())
+			require.Equal(t, int64(len(want)/index.EntrySize), lines)
+		}
 	})
 }
 

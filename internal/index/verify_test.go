@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,11 +24,13 @@ func TestVerifyAccepts(t *testing.T) {
 			if opt.ChunkSize > 0 && opt.ChunkSize < 13 && len(data) > 1<<20 {
 				continue
 			}
-			t.Run(fmt.Sprintf("%s/chunk %d/workers %d", name, opt.ChunkSize, opt.Workers), func(t *testing.T) {
-				lines, err := index.Verify(context.Background(), bytes.NewReader(data), bytes.NewReader(idx), opt)
-				require.NoError(t, err)
-				assert.Equal(t, int64(len(idx)/index.EntrySize), lines)
-			})
+			for kind, r := range readers(data) {
+				t.Run(fmt.Sprintf("%s/%s/chunk %d/workers %d", name, kind, opt.ChunkSize, opt.Workers), func(t *testing.T) {
+					lines, err := index.Verify(context.Background(), r(), bytes.NewReader(idx), opt)
+					require.NoError(t, err)
+					assert.Equal(t, int64(len(idx)/index.EntrySize), lines)
+				})
+			}
 		}
 	}
 }
@@ -82,7 +85,8 @@ func TestVerifyRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, opt := range []index.Options{{}, {ChunkSize: 3, Workers: 2}} {
-				_, err := index.Verify(context.Background(), bytes.NewReader([]byte(tc.data)), bytes.NewReader([]byte(tc.idx)), opt)
+				data := io.NewSectionReader(bytes.NewReader([]byte(tc.data)), 0, int64(len(tc.data)))
+				_, err := index.Verify(context.Background(), data, bytes.NewReader([]byte(tc.idx)), opt)
 				require.ErrorIs(t, err, index.ErrMismatch)
 				var m *index.Mismatch
 				require.ErrorAs(t, err, &m)
