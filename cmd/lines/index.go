@@ -18,7 +18,7 @@ import (
 // runIndex builds the index of a data file.
 func runIndex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("index", flag.ContinueOnError)
-	out := fs.String("o", "", "the index to write (default FILE_index.txt)")
+	out := fs.String("o", "", "the index to write; empty means FILE_index.txt")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
