@@ -152,6 +152,14 @@ func numberForms(t *testing.T, c *cluster) {
 		assert.Equal(t, int64(totalLines-1), j.Number, d.name)
 		assert.Equal(t, strings.TrimSuffix(string(c.line(totalLines-1)), "\n"), j.Line, d.name)
 
+		req, err := http.NewRequest(http.MethodHead, d.url+"/lines/-1", nil)
+		require.NoError(t, err)
+		resp, err := c.client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s HEAD", d.name)
+		assert.Equal(t, fmt.Sprint(len(c.line(c.total))), resp.Header.Get("Content-Length"), "%s HEAD", d.name)
+
 		etag := c.get(context.Background(), d.url+"/lines/9").header.Get("ETag")
 		a = c.get(context.Background(), d.url+"/lines/9", "If-None-Match", etag)
 		assert.Equal(t, http.StatusNotModified, a.status, d.name)
