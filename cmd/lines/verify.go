@@ -27,13 +27,19 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch len(pos) {
 	case 1:
 		if isManifest(pos[0]) {
-			return verifyManifest(ctx, pos[0], stdout, stderr)
+			err = verifyManifest(ctx, pos[0], stdout, stderr)
+		} else {
+			err = verifyPair(ctx, pos[0], pos[0]+"_index.txt", stdout, stderr)
 		}
-		return verifyPair(ctx, pos[0], pos[0]+"_index.txt", stdout, stderr)
 	case 2:
-		return verifyPair(ctx, pos[0], pos[1], stdout, stderr)
+		err = verifyPair(ctx, pos[0], pos[1], stdout, stderr)
+	default:
+		return fmt.Errorf("%w: lines verify FILE [INDEX] | MANIFEST: want 1 or 2 arguments, got %d", errUsage, len(pos))
 	}
-	return fmt.Errorf("%w: lines verify FILE [INDEX] | MANIFEST: want 1 or 2 arguments, got %d", errUsage, len(pos))
+	if errors.Is(err, context.Canceled) {
+		return errors.New("verify: interrupted")
+	}
+	return err
 }
 
 // verifyPair checks one index against its data file.
