@@ -216,3 +216,22 @@ func TestNewConnPoolAddsThePort(t *testing.T) {
 		assert.Equal(t, u.Host, p.host, raw)
 	}
 }
+
+func TestLeanOnlyForPlainHTTP(t *testing.T) {
+	m := testManifest(t, []string{"http://a:1", "https://b.run.app"})
+	rt := newRouter(t, m, Options{})
+	assert.NotNil(t, rt.shards[0].replicas[0].pool, "http goes through the lean client")
+	assert.Nil(t, rt.shards[0].replicas[1].pool, "https goes through the Transport")
+
+	rt = newRouter(t, m, viaTransport(Options{}))
+	assert.Nil(t, rt.shards[0].replicas[0].pool, "a Transport of one's own carries everything")
+}
+
+func TestHTTPSReplica(t *testing.T) {
+	srv := httptest.NewTLSServer(fakes(1)[0])
+	defer srv.Close()
+	rt := newRouter(t, testManifest(t, []string{srv.URL}), Options{Transport: srv.Client().Transport})
+	rec := get(rt, "/lines/3")
+	require.Equal(t, 200, rec.Code)
+	assert.Equal(t, "line 3 of shard-1\n", rec.Body.String())
+}
