@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -34,10 +35,17 @@ type connPool struct {
 	timeout  time.Duration // response headers, and each read of a body
 	maxIdle  int
 	idleTime time.Duration
+	// maxDialing bounds the connections being opened at once.
+	maxDialing int
 
-	mu   sync.Mutex
-	idle []*upConn // a stack: the most recently used on top
+	mu      sync.Mutex
+	idle    []*upConn // a stack: the most recently used on top
+	dialing int
+	waiters []chan *upConn // requests waiting for a returned connection, oldest first
 }
+
+// maxDialing is connPool.maxDialing.
+const maxDialing = 32
 
 // upConn is a connection to a replica with its reader and request buffer.
 type upConn struct {
@@ -54,41 +62,106 @@ const idleTimeout = 60 * time.Second
 func newConnPool(u *url.URL, connect, timeout time.Duration, maxIdle int) *connPool {
 	return &connPool{
 		addr: net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), "80")), host: u.Host,
-		timeout: timeout, maxIdle: maxIdle, idleTime: idleTimeout,
+		timeout: timeout, maxIdle: maxIdle, idleTime: idleTimeout, maxDialing: maxDialing,
 		dialer: net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second},
 	}
 }
 
 // get returns a pooled connection, or a new one when fresh is set or the
-// pool is empty, and whether it was pooled.
+// pool is empty, and whether it was pooled. When maxDialing connections
+// are being opened already, it waits up to the connect timeout for one
+// that another request returns before it opens one more, as a burst of
+// new clients would otherwise open as many connections at once and make
+// the replica's accept queue overflow.
 func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, bool, error) {
-	for !fresh {
-		p.mu.Lock()
-		n := len(p.idle)
-		if n == 0 {
-			p.mu.Unlock()
-			break
-		}
-		c := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
-		if time.Since(c.lastUsed) < p.idleTime {
+	if !fresh {
+		if c := p.takeIdle(); c != nil {
 			return c, true, nil
 		}
-		c.Close()
+		p.mu.Lock()
+		if p.dialing >= p.maxDialing {
+			ch := make(chan *upConn, 1)
+			p.waiters = append(p.waiters, ch)
+			p.mu.Unlock()
+			if c := p.wait(ctx, ch); c != nil {
+				return c, true, nil
+			}
+			p.mu.Lock()
+		}
+		p.dialing++
+		p.mu.Unlock()
+	} else {
+		p.mu.Lock()
+		p.dialing++
+		p.mu.Unlock()
 	}
 	nc, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	p.mu.Lock()
+	p.dialing--
+	p.mu.Unlock()
 	if err != nil {
 		return nil, false, err
 	}
 	return &upConn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), req: make([]byte, 0, 256)}, false, nil
 }
 
-// put keeps c for the next request, or closes it when the pool is full.
+// takeIdle pops the most recently used idle connection, closing those
+// idle for too long, or returns nil.
+func (p *connPool) takeIdle() *upConn {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		c := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		if time.Since(c.lastUsed) < p.idleTime {
+			return c
+		}
+		c.Close()
+	}
+}
+
+// wait waits for put to hand over a connection on ch, up to the connect
+// timeout or the end of ctx; nil means none came.
+func (p *connPool) wait(ctx context.Context, ch chan *upConn) *upConn {
+	t := time.NewTimer(p.dialer.Timeout)
+	defer t.Stop()
+	select {
+	case c := <-ch:
+		return c
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	for i, w := range p.waiters {
+		if w == ch {
+			p.waiters = slices.Delete(p.waiters, i, i+1)
+			p.mu.Unlock()
+			return nil
+		}
+	}
+	p.mu.Unlock()
+	return <-ch // put took ch off the list, so a connection is on its way
+}
+
+// put hands c to the longest waiting request, or keeps it for the next
+// one, or closes it when the pool is full.
 func (p *connPool) put(c *upConn) {
 	c.lastUsed = time.Now()
 	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		ch := p.waiters[0]
+		p.waiters[0] = nil
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		ch <- c // buffered: never blocks
+		return
+	}
 	if len(p.idle) < p.maxIdle {
 		p.idle = append(p.idle, c)
 		p.mu.Unlock()

@@ -235,3 +235,52 @@ func TestHTTPSReplica(t *testing.T) {
 	require.Equal(t, 200, rec.Code)
 	assert.Equal(t, "line 3 of shard-1\n", rec.Body.String())
 }
+
+func TestPoolWaitsForAReturnedConnection(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	u, _ := url.Parse("http://" + l.Addr().String())
+	p := newConnPool(u, 200*time.Millisecond, time.Second, 4)
+	p.maxDialing = 1
+	ctx := t.Context()
+
+	first, reused, err := p.get(ctx, false)
+	require.NoError(t, err)
+	assert.False(t, reused)
+
+	// As if a dial were under way: the next request waits, and takes the
+	// connection the first returns.
+	p.mu.Lock()
+	p.dialing = 1
+	p.mu.Unlock()
+	got := make(chan *upConn)
+	go func() {
+		c, reused, err := p.get(ctx, false)
+		assert.NoError(t, err)
+		assert.True(t, reused)
+		got <- c
+	}()
+	require.Eventually(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 1 }, time.Second, time.Millisecond)
+	p.put(first)
+	assert.Same(t, first, <-got)
+
+	// With nothing returned, it dials after the connect timeout.
+	var second *upConn
+	took := timed(func() { second, reused, err = p.get(ctx, false) })
+	require.NoError(t, err)
+	assert.False(t, reused)
+	assert.GreaterOrEqual(t, took, 200*time.Millisecond)
+	assert.Empty(t, p.waiters)
+	first.Close()
+	second.Close()
+}
