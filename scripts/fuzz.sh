@@ -72,10 +72,13 @@ for t in "${targets[@]}"; do
 	summary+=("$(printf '%-6s %-50s %-24s %8s execs %4ss' FAIL "$pkg" "$name" "${execs:-?}" "$secs")")
 	cat "$log"
 	dir=$(go list -f '{{.Dir}}' "$pkg")
+	dir=${dir#"$PWD"}
+	dir=${dir#/}
+	dir=${dir:-.}
 	seeds=$(grep -oE 'testdata/fuzz/[^ ]+' "$log" | sort -u)
 	if [ -n "$seeds" ]; then
 		for s in $seeds; do
-			echo "fuzz: $name failed; the input that broke it is saved as ${dir#"$PWD"/}/$s"
+			echo "fuzz: $name failed; the input that broke it is saved as $dir/$s"
 		done
 		echo "fuzz: it is now a regression seed that plain 'go test $pkg' runs; commit it with the fix."
 	else
