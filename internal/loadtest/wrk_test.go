@@ -23,7 +23,7 @@ func TestScriptLua(t *testing.T) {
 	for _, want := range []string{
 		"local lines, pool, seed = 4567890, 500, 42",
 		"function setup(thread)", "function init(args)", "function request()", "function done(summary, latency, requests)",
-		`"/lines/" .. string.format("%d", math.random(1, lines))`,
+		`"GET /lines/" .. math.random(1, lines) .. tail`, `wrk.headers["Host"]`,
 		"latency:percentile(99.9)", resultPrefix,
 	} {
 		assert.Contains(t, lua, want)
