@@ -109,13 +109,17 @@ func (t *table) markdown(w io.Writer) {
 func (r *Report) loadTable() *table {
 	t := &table{
 		head: []string{"target", "req/s", "rounds (min–max)", "p50", "p99", "p99.9", "errors",
-			"server CPU/req", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"},
-		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true},
+			"server CPU/req", "req/s per server core", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"},
+		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true, 12: true},
 	}
 	for _, row := range r.Rows {
+		perCore := "–"
+		if row.ServerCPU > 0 {
+			perCore = fmtRPS(float64(time.Second) / float64(row.ServerCPU))
+		}
 		t.add(row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin)+"–"+fmtRPS(row.RPSMax),
 			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row),
-			fmtCPU(row.ServerCPU), fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS))
+			fmtCPU(row.ServerCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS))
 	}
 	return t
 }
@@ -265,7 +269,10 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		}
 		t.markdown(w)
 	}
-	section("Maximum throughput", "wrk, closed loop, random line numbers; requests per second and latencies are means over the rounds, memory the peak over them. Errors are responses of 400 or more plus socket errors and timeouts.", r.loadTable())
+	section("Maximum throughput", "wrk, closed loop, random line numbers; requests per second and latencies are means over the rounds, memory the peak over them. "+
+		"Errors are responses of 400 or more plus socket errors and timeouts. "+
+		"Server CPU per request is what the target's own processes spent (wrk apart); one core's worth of it, 1 s divided by it, "+
+		"is what a server core sustains without a load generator beside it, the figure to plan capacity with.", r.loadTable())
 	section("Latency at a fixed rate", "Half of each target's measured maximum, sent by an open-loop Go client; latency counts from the moment each request was due, so a queue shows.", r.rateTable())
 	section("Cold start", "From starting the process to its first 200 for /lines/1; the files are in the page cache.", r.coldTable())
 	section("Ratios", "", r.ratioTable())
