@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/lineserver/lineserver/internal/index"
 )
@@ -98,52 +95,6 @@ func notOver(path string, data os.FileInfo, dataPath string) error {
 		return fmt.Errorf("%s is the data file %s: refusing to overwrite it", path, dataPath)
 	}
 	return nil
-}
-
-// progress draws a progress bar on a terminal, at most ten times a second;
-// on anything else, and at its zero value, it draws nothing.
-type progress struct {
-	w     io.Writer
-	fd    int
-	what  string
-	total int64
-	start time.Time
-	drawn time.Time
-}
-
-func newProgress(w io.Writer, total int64, what string) *progress {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return &progress{}
-	}
-	return &progress{w: w, fd: int(f.Fd()), what: what, total: total, start: time.Now()}
-}
-
-func (p *progress) set(done int64) {
-	if p.w == nil || time.Since(p.drawn) < 100*time.Millisecond {
-		return
-	}
-	p.drawn = time.Now()
-	frac := 1.0
-	if p.total > 0 {
-		frac = min(float64(done)/float64(p.total), 1)
-	}
-	rate := float64(done) / 1e6 / max(time.Since(p.start).Seconds(), 1e-9)
-	text := fmt.Sprintf(" %3.0f%% %s/%s %.0f MB/s", 100*frac, mb(done), mb(p.total), rate)
-	width, _, err := term.GetSize(p.fd)
-	if err != nil || width <= 0 {
-		width = 80
-	}
-	bar := max(width-len(p.what)-len(text)-4, 0)
-	full := int(frac * float64(bar))
-	fmt.Fprintf(p.w, "\r%s [%s%s]%s", p.what, strings.Repeat("=", full), strings.Repeat(" ", bar-full), text)
-}
-
-// finish clears the bar's line.
-func (p *progress) finish() {
-	if p.w != nil && !p.drawn.IsZero() {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -45,6 +45,8 @@ func main() {
 	stop()
 	switch {
 	case err == nil:
+	case errors.Is(err, errFailed):
+		os.Exit(1) // the command has printed why
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(os.Stderr, "lines:", err)
 		os.Exit(2)

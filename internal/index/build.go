@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
+
+	"github.com/lineserver/lineserver/internal/atomicfile"
 )
 
 // Options tunes Build, BuildFile and Verify. The zero value is ready to use.
@@ -52,39 +53,11 @@ func Build(ctx context.Context, data io.Reader, w io.Writer, opt Options) (lines
 // index is complete, so an interrupted or failed build never leaves a
 // partial index under the real name; the temporary file is removed.
 func BuildFile(ctx context.Context, path string, data io.Reader, opt Options) (lines int64, err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, fmt.Errorf("create the index in %s: %w", filepath.Dir(path), withoutPath(err))
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if lines, err = Build(ctx, data, tmp, opt); err != nil {
-		return 0, err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return 0, err
-	}
-	if err = tmp.Close(); err != nil {
-		return 0, fmt.Errorf("write index: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return 0, fmt.Errorf("move the index into place: %w", err)
-	}
-	return lines, nil
-}
-
-// withoutPath drops the path from a *PathError about a temporary file,
-// whose name means nothing to the user.
-func withoutPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	err = atomicfile.Write(path, func(f *os.File) error {
+		lines, err = Build(ctx, data, f, opt)
+		return err
+	})
+	return lines, err
 }
 
 // chunk is one piece of the data on its way through scan's pipeline.

@@ -2,11 +2,11 @@ package split
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/lineserver/lineserver/internal/atomicfile"
 )
 
 // copyRound is how much Copy copies between checks of its context.
@@ -20,49 +20,28 @@ const copyRound = 256 << 20
 // is called with the number of bytes copied so far. Copy moves src's file
 // offset.
 func Copy(ctx context.Context, src *os.File, from, to int64, path string, progress func(done int64)) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the temporary name means nothing to the user
+	return atomicfile.Write(path, func(tmp *os.File) error {
+		if _, err := src.Seek(from, io.SeekStart); err != nil {
+			return fmt.Errorf("seek in %s: %w", src.Name(), err)
 		}
-		return fmt.Errorf("create %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+		for done := int64(0); done < to-from; {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			// *os.File.ReadFrom sees an io.LimitedReader of an *os.File and
+			// uses copy_file_range.
+			n, err := io.Copy(tmp, io.LimitReader(src, min(copyRound, to-from-done)))
+			if err != nil {
+				return fmt.Errorf("copy %s to %s: %w", src.Name(), path, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("copy %s to %s: the file ends at byte %d, before byte %d: was it changed?", src.Name(), path, from+done, to)
+			}
+			done += n
+			if progress != nil {
+				progress(done)
+			}
 		}
-	}()
-	if _, err = src.Seek(from, io.SeekStart); err != nil {
-		return fmt.Errorf("seek in %s: %w", src.Name(), err)
-	}
-	for done := int64(0); done < to-from; {
-		if err = ctx.Err(); err != nil {
-			return err
-		}
-		// *os.File.ReadFrom sees an io.LimitedReader of an *os.File and
-		// uses copy_file_range.
-		n, err := io.Copy(tmp, io.LimitReader(src, min(copyRound, to-from-done)))
-		if err != nil {
-			return fmt.Errorf("copy %s to %s: %w", src.Name(), path, err)
-		}
-		if n == 0 {
-			return fmt.Errorf("copy %s to %s: the file ends at byte %d, before byte %d: was it changed?", src.Name(), path, from+done, to)
-		}
-		done += n
-		if progress != nil {
-			progress(done)
-		}
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("move slice into place: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
