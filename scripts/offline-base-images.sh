@@ -98,7 +98,7 @@ RUN mkdir -p /go/src /go/bin && chmod -R 1777 /go && go version
 WORKDIR /go
 EOF
 	log "docker build $GO_IMAGE ($version from $goroot)"
-	docker build -q -t "$GO_IMAGE" "$ctx" >/dev/null
+	docker build -q --force-rm -t "$GO_IMAGE" "$ctx" >/dev/null
 }
 
 # make_static builds a root like distroless/static's: no shell, no package
@@ -153,7 +153,7 @@ STOPSIGNAL SIGQUIT
 CMD ["nginx", "-g", "daemon off;"]
 EOF
 	log "docker build $NGINX_IMAGE (apt-get install nginx-light)"
-	docker build -q -t "$NGINX_IMAGE" "$ctx" >/dev/null
+	docker build -q --force-rm -t "$NGINX_IMAGE" "$ctx" >/dev/null
 }
 
 main() {

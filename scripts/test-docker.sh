@@ -126,7 +126,7 @@ for target in router nginx lineserver; do
 	esac
 	t0=$(date +%s.%N)
 	if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-		DOCKER_BUILDKIT=0 timeout 1200 docker build -q --target "$target" -t "$tag" . >"$tmp/build.log" 2>&1 ||
+		DOCKER_BUILDKIT=0 timeout 1200 docker build -q --force-rm --target "$target" -t "$tag" . >"$tmp/build.log" 2>&1 ||
 			{ cat "$tmp/build.log"; die "docker build --target $target failed"; }
 	fi
 	size=$(docker image inspect -f '{{.Size}}' "$tag")
