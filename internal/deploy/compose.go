@@ -43,13 +43,14 @@ type ComposeOptions struct {
 	// Dockerfile's nginx target; empty means "lineserver-nginx".
 	NginxImage string
 	// NginxPort and RouterPort are where the host publishes them, as
-	// Docker's "[IP:]PORT"; empty means "8080" and "8081".
+	// Docker's "[IP:]PORT", or "IP:" for a free port on IP; empty means
+	// "8080" and "8081".
 	NginxPort, RouterPort string
 	// ManifestFile is the manifest's path, mounted into NGINX and the
 	// router; empty means "manifest.json" in the manifest's folder.
 	ManifestFile string
 	// Dir is the folder the compose file will be saved in: host paths are
-	// written relative to it. Empty means the manifest's folder (Dir).
+	// written relative to it. Empty means the manifest's folder (m.Dir).
 	Dir string
 }
 
@@ -71,7 +72,6 @@ func (o ComposeOptions) withDefaults() ComposeOptions {
 // It has no version key: Compose v2, and v1 from 1.27 on, read it as the
 // Compose Specification.
 type composeFile struct {
-	Name     string                    `yaml:"name,omitempty"`
 	Services map[string]composeService `yaml:"services"`
 }
 
@@ -188,9 +188,10 @@ func Compose(m *manifest.Manifest, opts ComposeOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	header := "# The sharded set of lineserver, rendered by `lines compose`. Host paths are\n" +
-		"# relative to the folder this file is saved in. Start it with\n" +
-		"# `docker compose up -d` (or docker-compose), from that folder.\n"
+	header := "# The sharded set of lineserver, rendered by `lines compose` from its\n" +
+		"# manifest. Host paths are relative to this file's folder: the manifest's,\n" +
+		"# unless --out put the file elsewhere. Start it with\n" +
+		"# `docker compose -f FILE up -d` (or docker-compose).\n"
 	return append([]byte(header), b...), nil
 }
 
