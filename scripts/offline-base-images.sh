@@ -98,7 +98,8 @@ RUN mkdir -p /go/src /go/bin && chmod -R 1777 /go && go version
 WORKDIR /go
 EOF
 	log "docker build $GO_IMAGE ($version from $goroot)"
-	docker build -q --force-rm -t "$GO_IMAGE" "$ctx" >/dev/null
+	docker build -q --force-rm -t "$GO_IMAGE" "$ctx" >/dev/null 2>"$work/build.log" ||
+		{ cat "$work/build.log" >&2; die "docker build $GO_IMAGE failed"; }
 }
 
 # make_static builds a root like distroless/static's: no shell, no package
@@ -153,7 +154,8 @@ STOPSIGNAL SIGQUIT
 CMD ["nginx", "-g", "daemon off;"]
 EOF
 	log "docker build $NGINX_IMAGE (apt-get install nginx-light)"
-	docker build -q --force-rm -t "$NGINX_IMAGE" "$ctx" >/dev/null
+	docker build -q --force-rm -t "$NGINX_IMAGE" "$ctx" >/dev/null 2>"$work/build.log" ||
+		{ cat "$work/build.log" >&2; die "docker build $NGINX_IMAGE failed"; }
 }
 
 main() {
