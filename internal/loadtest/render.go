@@ -109,8 +109,8 @@ func (t *table) markdown(w io.Writer) {
 func (r *Report) loadTable() *table {
 	t := &table{
 		head: []string{"target", "req/s", "rounds (min–max)", "p50", "p99", "p99.9", "errors",
-			"server CPU/req", "req/s per server core", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"},
-		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true, 12: true},
+			"server CPU/req", "of which shards", "req/s per server core", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"},
+		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true, 12: true, 13: true},
 	}
 	for _, row := range r.Rows {
 		perCore := "–"
@@ -119,7 +119,7 @@ func (r *Report) loadTable() *table {
 		}
 		t.add(row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin)+"–"+fmtRPS(row.RPSMax),
 			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row),
-			fmtCPU(row.ServerCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS))
+			fmtCPU(row.ServerCPU), fmtCPU(row.ShardCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS))
 	}
 	return t
 }

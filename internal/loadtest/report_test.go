@@ -11,7 +11,7 @@ import (
 )
 
 func turn(target string, round int, rps int64, p99 time.Duration, rss int64) Turn {
-	return Turn{Target: target, Round: round, ShardRSS: rss, ShardHWM: rss, ServerCPU: time.Duration(rps) * 10 * 30 * time.Microsecond, WrkCPU: time.Duration(rps) * 10 * 20 * time.Microsecond,
+	return Turn{Target: target, Round: round, ShardRSS: rss, ShardHWM: rss, ServerCPU: time.Duration(rps) * 10 * 30 * time.Microsecond, ShardCPU: time.Duration(rps) * 10 * 25 * time.Microsecond, WrkCPU: time.Duration(rps) * 10 * 20 * time.Microsecond,
 		Result: Result{Requests: rps * 10, Duration: 10 * time.Second, P50: p99 / 4, P99: p99, P999: 2 * p99, Status: 1}}
 }
 
@@ -91,7 +91,7 @@ func TestWriteText(t *testing.T) {
 		"2026-11-25 09:45 UTC", "2 CPUs (AMD EPYC)", "24.00 GiB memory", "load average 0.10 0.20 0.30 before, 1.90 1.00 0.50 after",
 		"command: lines bench --size 1GB,10GB",
 		"1GB: 1,000,000,000 bytes, 3,300,000 lines", "reused", "generated in 20.0 s, indexed in 5.0 s (2000 MB/s)",
-		"shard (1GB)", "46,500", "46,000–47,000", "20.0 ms", "20.0 MiB", "2 (2 status)", "30.0 µs", "33,333", "20.0 µs",
+		"shard (1GB)", "46,500", "46,000–47,000", "20.0 ms", "20.0 MiB", "2 (2 status)", "30.0 µs", "25.0 µs", "33,333", "20.0 µs",
 		"23,000", "22,990", "0.300 ms",
 		"shard / ceiling", "0.93", "0.92 0.94", "MISSED", "met",
 		"a note | with a pipe", "ran in 4m10s",

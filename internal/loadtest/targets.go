@@ -74,95 +74,91 @@ func alive(t *target, ps *Procs) error {
 
 // startTargets starts the servers that the targets need and returns the
 // targets in the order of their turns: the shard on each further data file
-// comes right after the shard on the first.
+// comes right after the shard on the first. Every target has shard
+// processes of its own, so that the memory and CPU time measured in its
+// turns are its own: a Go process keeps the memory a busier turn made it
+// grow for minutes after.
 func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds []*Dataset, names []string) ([]*target, error) {
 	d := ds[0]
-	want := func(ns ...string) bool {
-		for _, n := range ns {
-			if slices.Contains(names, n) {
-				return true
+	var ts []*target
+	for _, name := range names {
+		var t *target
+		var err error
+		switch name {
+		case "shard":
+			t, err = shardTarget(ctx, ps, bins, "shard", "shard", d)
+		case "ceiling":
+			t = &target{name: name, label: "ceiling (constant 50 B)", dataset: d}
+			var s *server
+			if s, err = startCeiling(ctx, ps, bins.Ceiling); err == nil {
+				t.url, t.door = s.url, s.proc
 			}
+		case "nginx", "router", "nginx3", "router3":
+			t, err = doorTarget(ctx, cfg, ps, bins, name, d)
 		}
-		return false
-	}
-	var one *server
-	if want("shard", "nginx", "router") {
-		s, err := startShard(ctx, ps, bins.Lineserver, "shard", d, 1, d.Lines)
 		if err != nil {
 			return nil, err
 		}
-		one = s
-	}
-	var three []*server
-	if want("nginx3", "router3") {
-		for i := range 3 {
-			first, last := shardRange(d.Lines, 3, i)
-			s, err := startShard(ctx, ps, bins.Lineserver, fmt.Sprintf("shard-%d-of-3", i+1), d, first, last)
-			if err != nil {
-				return nil, err
-			}
-			three = append(three, s)
-		}
-	}
-	procs := func(ss []*server) []*Proc {
-		var out []*Proc
-		for _, s := range ss {
-			out = append(out, s.proc)
-		}
-		return out
-	}
-	var ts []*target
-	for _, name := range names {
-		t := &target{name: name, dataset: d}
-		switch name {
-		case "shard":
-			t.label, t.url, t.shards = "shard ("+d.Name()+")", one.url, []*Proc{one.proc}
-		case "ceiling":
-			s, err := startCeiling(ctx, ps, bins.Ceiling)
-			if err != nil {
-				return nil, err
-			}
-			t.label, t.url, t.door = "ceiling (constant 50 B)", s.url, s.proc
-		case "nginx", "router", "nginx3", "router3":
-			shards, label := []*server{one}, "shard"
-			if name == "nginx3" || name == "router3" {
-				shards, label = three, "3 shards"
-			}
-			path := filepath.Join(cfg.Dir, fmt.Sprintf("manifest-%d.json", len(shards)))
-			m, err := writeManifest(path, d, shards)
-			if err != nil {
-				return nil, err
-			}
-			var s *server
-			if strings.HasPrefix(name, "nginx") {
-				s, err = startNginx(ctx, ps, bins.Nginx, name, filepath.Join(cfg.Dir, name), m)
-				t.label = "nginx → " + label
-				if s != nil {
-					t.door = s.proc
-				}
-			} else {
-				s, err = startRouter(ctx, ps, bins.Router, name, path)
-				t.label = "router → " + label
-				if s != nil {
-					t.door, t.front = s.proc, s.proc
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-			t.url, t.shards = s.url, procs(shards)
-		}
 		ts = append(ts, t)
-		if name == "shard" {
-			for _, other := range ds[1:] {
-				s, err := startShard(ctx, ps, bins.Lineserver, "shard-"+other.Name(), other, 1, other.Lines)
-				if err != nil {
-					return nil, err
-				}
-				ts = append(ts, &target{name: "shard@" + other.Name(), label: "shard (" + other.Name() + ")",
-					url: s.url, dataset: other, shards: []*Proc{s.proc}})
+		if name != "shard" {
+			continue
+		}
+		for _, other := range ds[1:] {
+			t, err := shardTarget(ctx, ps, bins, "shard@"+other.Name(), "shard-"+other.Name(), other)
+			if err != nil {
+				return nil, err
 			}
+			ts = append(ts, t)
 		}
 	}
 	return ts, nil
+}
+
+// shardTarget is a shard over the whole of d, asked directly.
+func shardTarget(ctx context.Context, ps *Procs, bins Binaries, name, proc string, d *Dataset) (*target, error) {
+	s, err := startShard(ctx, ps, bins.Lineserver, proc, d, 1, d.Lines)
+	if err != nil {
+		return nil, err
+	}
+	return &target{name: name, label: "shard (" + d.Name() + ")", url: s.url, dataset: d, shards: []*Proc{s.proc}}, nil
+}
+
+// doorTarget is nginx or the router in front of one shard or of three
+// ("nginx3", "router3") over d, with a manifest of its own.
+func doorTarget(ctx context.Context, cfg Config, ps *Procs, bins Binaries, name string, d *Dataset) (*target, error) {
+	t := &target{name: name, dataset: d}
+	n, what := 1, "shard"
+	if strings.HasSuffix(name, "3") {
+		n, what = 3, "3 shards"
+	}
+	var shards []*server
+	for i := range n {
+		first, last := shardRange(d.Lines, n, i)
+		s, err := startShard(ctx, ps, bins.Lineserver, fmt.Sprintf("%s-shard-%d", name, i+1), d, first, last)
+		if err != nil {
+			return nil, err
+		}
+		shards = append(shards, s)
+		t.shards = append(t.shards, s.proc)
+	}
+	path := filepath.Join(cfg.Dir, name+"-manifest.json")
+	m, err := writeManifest(path, d, shards)
+	if err != nil {
+		return nil, err
+	}
+	var door *server
+	if strings.HasPrefix(name, "nginx") {
+		t.label = "nginx → " + what
+		if door, err = startNginx(ctx, ps, bins.Nginx, name, filepath.Join(cfg.Dir, name), m); err != nil {
+			return nil, err
+		}
+	} else {
+		t.label = "router → " + what
+		if door, err = startRouter(ctx, ps, bins.Router, name, path); err != nil {
+			return nil, err
+		}
+		t.front = door.proc
+	}
+	t.url, t.door = door.url, door.proc
+	return t, nil
 }
