@@ -198,7 +198,10 @@ func TestHostileRequests(t *testing.T) {
 		fmt.Fprintf(&out, "%-40s %-10s %-10s %-10s\n", tc.name, table[i][0], table[i][1], table[i][2])
 	}
 	t.Logf("answers (pj: problem+json body; txt: the HTTP parser's own body):\n%s", out.String())
-	fmt.Printf("reliability: hostile requests, what each door answered (pj: problem+json; txt: the parser's own text):\n%s", out.String())
+	fmt.Println("reliability: hostile requests, what each door answered (pj: problem+json; txt: the parser's own text):")
+	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		fmt.Println("reliability:   " + l)
+	}
 	report(t, "%d hostile requests per door; trap connections: %d", len(cases), trapped.Load())
 }
 
