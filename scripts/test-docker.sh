@@ -5,7 +5,12 @@
 #  1. one container of the shard function: it runs as nonroot with a
 #     read-only root, turns healthy, and serves testdata/sample.txt byte for
 #     byte; a bad setting stops it at once;
-#  2. the three-shard composition that `lines compose` renders from `lines
+#  2. the Cloud Run services that `lines cloudrun` renders: read with the
+#     Cloud SDK's own code as `gcloud run services replace` reads them (when
+#     google-cloud-cli is installed; offline), and run with their
+#     environment as Cloud Run would, from the image alone and with the
+#     shards mounted where the bucket would be;
+#  3. the three-shard composition that `lines compose` renders from `lines
 #     shard` output of a generated file: every line through NGINX and through
 #     the router; one shard stopped: its range fails fast while the others
 #     answer; started again: its range recovers.
@@ -65,7 +70,7 @@ cleanup() {
 		echo "KEEP=1: left running; remove with: ${compose_cmd[*]} -p $RUN_ID -f $compose_file down -v; rm -rf $tmp"
 		return
 	fi
-	docker rm -f "$single" "$single-bad" >/dev/null 2>&1 || true
+	docker rm -f "$single" "$single-bad" "$single-run" "$single-gcs" >/dev/null 2>&1 || true
 	if [[ -n $compose_file ]]; then
 		timeout 120 "${compose_cmd[@]}" -p "$RUN_ID" -f "$compose_file" down -v --remove-orphans >/dev/null 2>&1 || true
 	fi
@@ -133,6 +138,25 @@ for target in router nginx lineserver; do
 	figure "docker build --target $target -t $tag" "$(elapsed "$t0") s, $(awk -v s="$size" 'BEGIN { printf "%.1f MB", s / 1e6 }')"
 done
 
+say "test data: \`lines shard\` of a generated file"
+data=$tmp/shards
+mkdir -p "$data"
+go build -o "$tmp/lines" ./cmd/lines
+awk -v n="$LINES" 'BEGIN {
+	split("alpha beta γάμμα дельта epsilon 日本 🙂 zeta", w, " ")
+	for (i = 1; i <= n; i++) {
+		if (i % 97 == 0) { print ""; continue }
+		s = "line " i ":"
+		for (j = 0; j < i % 9; j++) s = s " " w[(i + j) % 8 + 1]
+		if (i % 89 == 0) s = s "\r"
+		print s
+	}
+}' >"$tmp/lines.txt"
+figure "generated file" "$LINES lines, $(wc -c <"$tmp/lines.txt") bytes"
+"$tmp/lines" shard "$tmp/lines.txt" --shards "$SHARDS" --out "$data" >/dev/null
+chmod -R a+rX "$data"
+figure "lines shard --shards $SHARDS" "$(jq -r '[.shards[] | "\(.name) \(.first)-\(.last)"] | join(", ")' "$data/manifest.json")"
+
 say "one container: nonroot, read-only, the sample baked in"
 docker run -d --name "$single" --read-only -p 127.0.0.1::8080 "$IMAGE" >/dev/null
 url=http://$(docker port "$single" 8080/tcp | head -n1)
@@ -189,23 +213,58 @@ else
 fi
 docker rm -f "$single" "$single-bad" >/dev/null
 
+say "Cloud Run services: read as gcloud reads them, run as Cloud Run runs them"
+# run_service NAME FILE [docker args] runs the image with the environment of
+# a rendered service and PORT=8080, as Cloud Run would, and prints its URL.
+run_service() {
+	local name=$1 file=$2
+	shift 2
+	python3 scripts/check-cloudrun-yaml.py --env "$file" >"$tmp/$name.env"
+	docker run -d --name "$name" --read-only -e PORT=8080 --env-file "$tmp/$name.env" \
+		-p 127.0.0.1::8080 "$@" "$IMAGE" >/dev/null
+	echo "http://$(docker port "$name" 8080/tcp | head -n1)"
+}
+# expect URL PATH STATUS checks one answer's status.
+expect() {
+	local code
+	code=$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$1$2" || true)
+	if [[ $code == "$3" ]]; then ok "$2: $code"; else fail "$2: $code, want $3"; fi
+}
+"$tmp/lines" cloudrun testdata/sample-manifest.json --image "$IMAGE" --data-dir /srv/sample --out "$tmp/run-sample" 2>/dev/null
+"$tmp/lines" cloudrun "$data/manifest.json" --image "$IMAGE" --gcs-bucket lines-bucket --min-instances 1 --out "$tmp/run-bucket" 2>/dev/null
+if python3 scripts/check-cloudrun-yaml.py "$tmp"/run-sample/*.yaml "$tmp"/run-bucket/*.yaml >"$tmp/check.log" 2>&1; then
+	ok "gcloud's Cloud Run v1 Service message takes all $(grep -c ': shard-' "$tmp/check.log") rendered files"
+	grep -m1 run-bucket "$tmp/check.log" | sed "s|^$tmp/||; s/^/        /"
+elif [[ $? == 3 ]]; then
+	echo "   skip the Cloud SDK (google-cloud-cli) is not installed: the services are not read as gcloud reads them"
+else
+	cat "$tmp/check.log"
+	fail "gcloud's Cloud Run v1 Service message refuses a rendered file"
+fi
+# The sample's shard-2, from the image alone (the sample is baked in).
+url=$(run_service "$single-run" "$tmp/run-sample/shard-2.yaml")
+if t=$(wait_200 "$url/readyz" 30); then
+	ok "sample shard-2 with its rendered env (no volume) ready after $t s"
+	expect "$url" /lines/150 200
+	expect "$url" /lines/1 421
+else
+	fail "sample shard-2 with its rendered env did not start: $(docker logs "$single-run" 2>&1 | tail -n 3)"
+fi
+# A generated shard with the manifest's folder at /data, as the bucket
+# would be mounted.
+second=$(jq -r '.shards[1].name' "$data/manifest.json")
+n=$(jq -r '.shards[1].first' "$data/manifest.json")
+url=$(run_service "$single-gcs" "$tmp/run-bucket/$second.yaml" -v "$data:/data:ro")
+if t=$(wait_200 "$url/readyz" 30); then
+	ok "$second with its rendered env, the shards at /data as the bucket, ready after $t s"
+	if same_lines "$url" "$n" "$n" "$tmp/lines.txt"; then ok "/lines/$n byte-exact"; else fail "/lines/$n differs"; fi
+	expect "$url" /lines/1 421
+else
+	fail "$second with its rendered env did not start: $(docker logs "$single-gcs" 2>&1 | tail -n 3)"
+fi
+docker rm -f "$single-run" "$single-gcs" >/dev/null
+
 say "three shards, NGINX and the router: docker compose (${compose_cmd[*]})"
-data=$tmp/shards
-mkdir -p "$data"
-go build -o "$tmp/lines" ./cmd/lines
-awk -v n="$LINES" 'BEGIN {
-	split("alpha beta γάμμα дельта epsilon 日本 🙂 zeta", w, " ")
-	for (i = 1; i <= n; i++) {
-		if (i % 97 == 0) { print ""; continue }
-		s = "line " i ":"
-		for (j = 0; j < i % 9; j++) s = s " " w[(i + j) % 8 + 1]
-		if (i % 89 == 0) s = s "\r"
-		print s
-	}
-}' >"$tmp/lines.txt"
-figure "generated file" "$LINES lines, $(wc -c <"$tmp/lines.txt") bytes"
-"$tmp/lines" shard "$tmp/lines.txt" --shards "$SHARDS" --out "$data" >/dev/null
-chmod -R a+rX "$data"
 compose_file=$data/compose.yaml
 "$tmp/lines" compose "$data/manifest.json" --out "$compose_file" \
 	--image "$IMAGE" --router-image "$ROUTER_IMAGE" --nginx-image "$NGINX_IMAGE" \
