@@ -108,6 +108,7 @@ func (sh *Shard) checkLastLine(start int64) error {
 
 // fileState is what a file's fstat says about its contents.
 type fileState struct {
+	path        string
 	fd          int
 	size        int64
 	mtime, ctim syscall.Timespec
@@ -121,21 +122,23 @@ func stateOf(fd int) (fileState, error) {
 	return fileState{fd: fd, size: st.Size, mtime: st.Mtim, ctim: st.Ctim}, nil
 }
 
-// unchanged checks that the data file was not written since Open. Chunk
-// calls it after each read, so the bytes it read were those of the checked
-// file: a rewrite that keeps every line's length would pass every other
-// check. It costs one fstat and does not allocate. The index is not
-// checked per read: a rewritten index breaks the newline checks unless it
-// describes data of the very same shape.
+// unchanged checks that neither file was written since Open. Chunk calls
+// it after each read of the data, which comes after Locate's read of the
+// index, so the entries and bytes it used were those of the checked files:
+// a rewrite that keeps every line's length, or an index shifted by a line,
+// would pass every other check. It costs two fstat calls and does not
+// allocate.
 func (sh *Shard) unchanged() error {
-	was := sh.opened
-	now, err := stateOf(was.fd)
-	if err != nil {
-		return fmt.Errorf("data %s: %w", sh.dataPath, err)
-	}
-	if now.size != was.size || now.mtime != was.mtime || now.ctim != was.ctim {
-		return sh.damage("data %s changed after the shard opened it (size %d, now %d): restart the shard with a rebuilt index",
-			sh.dataPath, was.size, now.size)
+	for i := range sh.opened {
+		was := &sh.opened[i]
+		now, err := stateOf(was.fd)
+		if err != nil {
+			return fmt.Errorf("%s: %w", was.path, err)
+		}
+		if now.size != was.size || now.mtime != was.mtime || now.ctim != was.ctim {
+			return sh.damage("%s changed after the shard opened it (size %d, now %d): restart the shard on the new files",
+				was.path, was.size, now.size)
+		}
 	}
 	return nil
 }

@@ -56,9 +56,9 @@ type Shard struct {
 	dataSize int64
 	tag      string
 	damaged  atomic.Pointer[error]
-	// opened is what fstat said of the data file at open; any change after
-	// that means it is no longer the file checked.
-	opened fileState
+	// opened is what fstat said of the data and index files at open; any
+	// change after that means they are no longer the files checked.
+	opened [2]fileState
 }
 
 // Span is where a line is in the data file: bytes [Start, End).
@@ -109,8 +109,11 @@ func (sh *Shard) open(o Options) (err error) {
 	if err := sh.check(); err != nil {
 		return err
 	}
-	if sh.opened, err = stateOf(int(sh.data.Fd())); err != nil {
-		return fmt.Errorf("data %s: %w", sh.dataPath, err)
+	for i, f := range []*os.File{sh.data, sh.index} {
+		if sh.opened[i], err = stateOf(int(f.Fd())); err != nil {
+			return fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		sh.opened[i].path = f.Name()
 	}
 	h := fnv.New64a()
 	fmt.Fprint(h, dataInfo.Size(), dataInfo.ModTime().UnixNano(), indexInfo.Size(), indexInfo.ModTime().UnixNano(), sh.line0)

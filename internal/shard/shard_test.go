@@ -190,6 +190,12 @@ func TestDamageWhileServing(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(data, bytes.ReplaceAll(b, []byte("\n"), []byte(" ")), 0o644))
 		}},
+		{"index shifted by one line in place", func(t *testing.T, _, index string) {
+			b, err := os.ReadFile(index)
+			require.NoError(t, err)
+			shifted := append(b[13:], b[len(b)-13:]...)
+			require.NoError(t, os.WriteFile(index, shifted, 0o644))
+		}},
 		{"index rewritten with letters", func(t *testing.T, _, index string) {
 			b, err := os.ReadFile(index)
 			require.NoError(t, err)
