@@ -32,7 +32,7 @@ func runCloudRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if len(pos) != 1 || opts.Image == "" {
-		return fmt.Errorf("%w: lines cloudrun MANIFEST --image IMAGE [--out DIR] [--gcs-bucket BUCKET] ...", errUsage)
+		return fmt.Errorf("%w: lines cloudrun MANIFEST --image IMAGE [--out DIR] [--min-instances N] [--max-instances N] [--cpu CPU] [--memory MEM] [--concurrency N] [--gcs-bucket BUCKET] [--data-dir DIR]", errUsage)
 	}
 	m, err := manifest.Load(pos[0])
 	if err != nil {

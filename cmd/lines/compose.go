@@ -28,7 +28,7 @@ func runCompose(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("%w: lines compose MANIFEST [--out FILE] [--image IMAGE] ...", errUsage)
+		return fmt.Errorf("%w: lines compose MANIFEST [--out FILE] [--image IMAGE] [--router-image IMAGE] [--nginx-image IMAGE] [--nginx-port [IP:]PORT] [--router-port [IP:]PORT]", errUsage)
 	}
 	m, err := manifest.Load(pos[0])
 	if err != nil {
