@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lineserver/lineserver/internal/problem"
@@ -186,7 +187,7 @@ func newMetrics() *metrics {
 		byStatus: make(map[int]prometheus.Counter),
 	}
 	reg.MustRegister(m.requests, m.latency,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, code := range []int{200, 304, 400, 404, 405, 413, 421, 500, 503} {
 		m.byStatus[code] = m.requests.WithLabelValues(statusLabel(code))
 	}

@@ -96,5 +96,3 @@ func notOver(path string, data os.FileInfo, dataPath string) error {
 	}
 	return nil
 }
-
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
