@@ -18,8 +18,9 @@
 # It prints each figure it measures, bounds every wait, and removes the
 # containers, networks, volumes and files it made (the images stay, under
 # the Dockerfile's usual tags, as a cache for the next run). Missing base
-# images are made by offline-base-images.sh; set PULL_BASE_IMAGES=1 to try
-# `docker pull` first on a machine that reaches a registry.
+# images are made by offline-base-images.sh where it can run (root and
+# debootstrap, as on a machine without a registry), pulled otherwise;
+# PULL_BASE_IMAGES=1 pulls first, then makes what is still missing.
 #
 # Settings: LINES (lines of the generated file, default 20000), SHARDS
 # (default 3), KEEP=1 leaves the composition running for a look,
@@ -114,12 +115,14 @@ missing=()
 for image in "${base_images[@]}"; do
 	docker image inspect "$image" >/dev/null 2>&1 || missing+=("$image")
 done
-if ((${#missing[@]})) && [[ ${PULL_BASE_IMAGES:-0} == 1 ]]; then
-	for image in "${missing[@]}"; do timeout 300 docker pull -q "$image" || true; done
-fi
 t0=$(date +%s.%N)
-timeout 900 bash scripts/offline-base-images.sh "${base_images[@]}"
-figure "base images ready in" "$(elapsed "$t0") s"
+if ((${#missing[@]})); then
+	if [[ ${PULL_BASE_IMAGES:-0} == 1 || $(id -u) != 0 ]] || ! command -v debootstrap >/dev/null; then
+		for image in "${missing[@]}"; do timeout 300 docker pull -q "$image" || true; done
+	fi
+	timeout 900 bash scripts/offline-base-images.sh "${base_images[@]}"
+fi
+figure "base images ready (${#missing[@]} were missing)" "$(elapsed "$t0") s"
 
 say "build the images"
 [[ ${SKIP_BUILD:-0} == 1 ]] && echo "   SKIP_BUILD=1: testing the images as they are"
