@@ -271,8 +271,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	}
 	section("Maximum throughput", "wrk, closed loop, random line numbers; requests per second and latencies are means over the rounds, memory the peak over them. "+
 		"Errors are responses of 400 or more plus socket errors and timeouts. "+
-		"Server CPU per request is what the target's own processes spent (wrk apart); one core's worth of it, 1 s divided by it, "+
-		"is what a server core sustains without a load generator beside it, the figure to plan capacity with.", r.loadTable())
+		"Server CPU per request is what the target's own processes spent per answer (front door and shards; wrk apart). "+
+		"Requests per second per server core is 1 s divided by it: what one core would sustain for that target with no load generator beside it, "+
+		"the figure to plan capacity with.", r.loadTable())
 	section("Latency at a fixed rate", "Half of each target's measured maximum, sent by an open-loop Go client; latency counts from the moment each request was due, so a queue shows.", r.rateTable())
 	section("Cold start", "From starting the process to its first 200 for /lines/1; the files are in the page cache.", r.coldTable())
 	section("Ratios", "", r.ratioTable())
