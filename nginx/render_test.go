@@ -71,14 +71,14 @@ func TestRenderNeverSetsWhatTheCallerSets(t *testing.T) {
 
 func TestRenderListen(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"", "listen 8080;"},
-		{"8080", "listen 8080;"},
-		{":8080", "listen 8080;"},
-		{":80", "listen 80;"},
-		{"127.0.0.1:8080", "listen 127.0.0.1:8080;"},
-		{"[::1]:8080", "listen [::1]:8080;"},
-		{"[::]:9000", "listen [::]:9000;"},
-		{"localhost:8081", "listen localhost:8081;"},
+		{"", "listen 8080 backlog=4096;"},
+		{"8080", "listen 8080 backlog=4096;"},
+		{":8080", "listen 8080 backlog=4096;"},
+		{":80", "listen 80 backlog=4096;"},
+		{"127.0.0.1:8080", "listen 127.0.0.1:8080 backlog=4096;"},
+		{"[::1]:8080", "listen [::1]:8080 backlog=4096;"},
+		{"[::]:9000", "listen [::]:9000 backlog=4096;"},
+		{"localhost:8081", "listen localhost:8081 backlog=4096;"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			assert.Contains(t, render(t, loadSample(t), Options{Listen: tc.in}), "\n        "+tc.want+"\n")

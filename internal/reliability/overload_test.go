@@ -69,12 +69,6 @@ func TestRouterBurstLosesNothing(t *testing.T) {
 
 // TestNginxBurstLosesNothing puts NGINX through the same burst.
 func TestNginxBurstLosesNothing(t *testing.T) {
-	t.Skip("known defect: of a burst of 5,000 connections NGINX closes 4-10% unread (clients see connection " +
-		"reset; the kernel counts TCPAbortOnClose) and answers 5-47% with 504. Each proxied request takes two " +
-		"connections and worker_connections is 4096 per worker (2 workers here); proxy_connect_timeout 500ms is " +
-		"shorter than the 1 s after which Linux resends a SYN that a busy shard's backlog dropped. Verified fix in " +
-		"nginx/nginx.conf.tmpl: worker_connections 16384 with worker_rlimit_nofile 32768, listen ADDR backlog=4096 " +
-		"(NGINX's default is 511; Go's servers use somaxconn), proxy_connect_timeout 1500ms: 5,000 of 5,000 right")
 	raiseNoFile(t, 2*concurrent+1000)
 	f := newFixture(t)
 	manifest := startShards(t, f)
