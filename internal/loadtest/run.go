@@ -212,6 +212,11 @@ func (r *runner) prepare(ctx context.Context) error {
 		if b = FindBinaries(cfg.BinDir); b.Lineserver == "" {
 			return fmt.Errorf("no lineserver in %s", cfg.BinDir)
 		}
+		for _, c := range [][2]string{{"ceiling", b.Ceiling}, {"router", b.Router}} {
+			if c[1] == "" {
+				r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("%s is not in %s, so its targets were not measured.", c[0], cfg.BinDir))
+			}
+		}
 	} else {
 		r.pr.Printf("building lineserver, ceiling and router")
 		var notes []string
@@ -258,7 +263,7 @@ func (r *runner) coldStarts(ctx context.Context) error {
 func (r *runner) start(ctx context.Context) error {
 	cfg := r.cfg
 	r.pr.Printf("starting the servers")
-	ts, err := startTargets(ctx, cfg, r.ps, r.bins, r.rep.Datasets, available(cfg.Targets, r.bins, r.rep))
+	ts, err := startTargets(ctx, cfg, r.ps, r.bins, r.rep.Datasets, available(cfg.Targets, r.bins))
 	if err != nil {
 		return err
 	}
