@@ -68,11 +68,12 @@ func newConnPool(u *url.URL, connect, timeout time.Duration, maxIdle int) *connP
 }
 
 // get returns a pooled connection, or a new one when fresh is set or the
-// pool is empty, and whether it was pooled. When maxDialing connections
-// are being opened already, it waits up to the connect timeout for one
-// that another request returns before it opens one more, as a burst of
-// new clients would otherwise open as many connections at once and make
-// the replica's accept queue overflow.
+// pool is empty, and whether it was pooled. At most maxDialing connections
+// are opened at once: beyond that a request waits for a connection that
+// another request returns, or for a dial to end and hand its turn on, up
+// to the response timeout. A burst of new clients would otherwise open as
+// many connections at once, overflow the replica's accept queue, and have
+// its dropped attempts time out.
 func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, bool, error) {
 	if !fresh {
 		if c := p.takeIdle(); c != nil {
@@ -83,26 +84,44 @@ func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, bool, error) {
 			ch := make(chan *upConn, 1)
 			p.waiters = append(p.waiters, ch)
 			p.mu.Unlock()
-			if c := p.wait(ctx, ch); c != nil {
+			c, err := p.wait(ctx, ch)
+			if err != nil {
+				return nil, false, err
+			}
+			if c != nil {
 				return c, true, nil
 			}
-			p.mu.Lock()
+			// A dial's turn was handed over: dialing counts it already.
+		} else {
+			p.dialing++
+			p.mu.Unlock()
 		}
-		p.dialing++
-		p.mu.Unlock()
 	} else {
 		p.mu.Lock()
 		p.dialing++
 		p.mu.Unlock()
 	}
 	nc, err := p.dialer.DialContext(ctx, "tcp", p.addr)
-	p.mu.Lock()
-	p.dialing--
-	p.mu.Unlock()
+	p.doneDialing()
 	if err != nil {
 		return nil, false, err
 	}
 	return &upConn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), req: make([]byte, 0, 256)}, false, nil
+}
+
+// doneDialing hands the turn of a dial that ended to the longest waiting
+// request, or gives it up.
+func (p *connPool) doneDialing() {
+	p.mu.Lock()
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = slices.Delete(p.waiters, 0, 1)
+		p.mu.Unlock()
+		w <- nil
+		return
+	}
+	p.dialing--
+	p.mu.Unlock()
 }
 
 // takeIdle pops the most recently used idle connection, closing those
@@ -126,28 +145,45 @@ func (p *connPool) takeIdle() *upConn {
 	}
 }
 
-// wait waits for put to hand over a connection on ch, up to the connect
-// timeout or the end of ctx; nil means none came.
-func (p *connPool) wait(ctx context.Context, ch chan *upConn) *upConn {
-	t := time.NewTimer(p.dialer.Timeout)
+// wait waits for a connection that put hands over on ch, or for nil: the
+// turn to dial, handed over by doneDialing. It gives up at the end of ctx
+// or after the response timeout, with an error that counts as a timeout.
+func (p *connPool) wait(ctx context.Context, ch chan *upConn) (*upConn, error) {
+	t := time.NewTimer(p.timeout)
 	defer t.Stop()
+	var err error
 	select {
 	case c := <-ch:
-		return c
+		return c, nil
 	case <-t.C:
+		err = errWaitedTooLong
 	case <-ctx.Done():
+		err = ctx.Err()
 	}
 	p.mu.Lock()
 	for i, w := range p.waiters {
 		if w == ch {
 			p.waiters = slices.Delete(p.waiters, i, i+1)
 			p.mu.Unlock()
-			return nil
+			return nil, err
 		}
 	}
 	p.mu.Unlock()
-	return <-ch // put took ch off the list, so a connection is on its way
+	// put or doneDialing took ch off the list, so a connection or a turn to
+	// dial is on its way: take it rather than lose it.
+	return <-ch, nil
 }
+
+// errWaitedTooLong reports a request that waited the response timeout for
+// a connection to a replica busy with others; it is a timeout (504), and
+// does not eject the replica.
+var errWaitedTooLong error = waitError{}
+
+type waitError struct{}
+
+func (waitError) Error() string   { return "waited too long for a connection to the replica" }
+func (waitError) Timeout() bool   { return true }
+func (waitError) Temporary() bool { return true }
 
 // put hands c to the longest waiting request, or keeps it for the next
 // one, or closes it when the pool is full.

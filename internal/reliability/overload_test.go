@@ -54,13 +54,6 @@ func TestOverload(t *testing.T) {
 // the shards behind it answer every request of the same burst themselves,
 // so the router should pass them all on.
 func TestRouterBurstLosesNothing(t *testing.T) {
-	t.Skip("known defect: of a burst of 5,000 new connections the router still answers 0-53% with 502 (4 runs " +
-		"in 5; log: dial tcp: i/o timeout), where the shards alone answer all. Since 46e618b at most 32 dials " +
-		"run at once per replica, but a request waits only the 300 ms connect timeout for a pooled connection " +
-		"and then dials anyway, so the burst still overflows the shard's accept backlog; a dropped SYN is resent " +
-		"after 1 s, past the connect timeout. Fix in router/upstream.go (connPool.get/wait): beyond maxDialing, " +
-		"wait for a pooled or newly dialed connection until the request's context or the response timeout ends " +
-		"instead of the connect timeout; and a connect timeout above 1 s (ROUTER_CONNECT_TIMEOUT) for the retry")
 	raiseNoFile(t, 2*concurrent+1000)
 	f := newFixture(t)
 	manifest := startShards(t, f)
