@@ -274,13 +274,31 @@ func TestPoolWaitsForAReturnedConnection(t *testing.T) {
 	p.put(first)
 	assert.Same(t, first, <-got)
 
-	// With nothing returned, it dials after the connect timeout.
+	// With nothing returned and no dial ending, it gives up after the
+	// response timeout, with a timeout that does not eject the replica.
 	var second *upConn
-	took := timed(func() { second, reused, err = p.get(ctx, false) })
-	require.NoError(t, err)
-	assert.False(t, reused)
-	assert.GreaterOrEqual(t, took, 200*time.Millisecond)
+	took := timed(func() { second, _, err = p.get(ctx, false) })
+	require.Error(t, err)
+	assert.Nil(t, second)
+	assert.True(t, isTimeout(err), "%v is a timeout", err)
+	assert.False(t, ejects(classify(err), err))
+	assert.GreaterOrEqual(t, took, time.Second)
 	assert.Empty(t, p.waiters)
+
+	// A dial that ends hands its turn to the waiting request, which dials.
+	go func() {
+		c, reused, err := p.get(ctx, false)
+		assert.NoError(t, err)
+		assert.False(t, reused)
+		got <- c
+	}()
+	require.Eventually(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 1 }, time.Second, time.Millisecond)
+	p.doneDialing()
+	second = <-got
+	require.NotNil(t, second)
+	p.mu.Lock()
+	assert.Equal(t, 0, p.dialing, "the turn was given back when its dial ended")
+	p.mu.Unlock()
 	first.Close()
 	second.Close()
 }
