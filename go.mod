@@ -2,6 +2,8 @@ module github.com/lineserver/lineserver
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/GoogleCloudPlatform/functions-framework-go v1.9.2
 	github.com/prometheus/client_golang v1.25.0
