@@ -215,6 +215,13 @@ else
 	fail "a bad setting did not stop the container within 20 s"
 fi
 docker rm -f "$single" "$single-bad" >/dev/null
+# compose.yaml runs this image as this container did; it publishes :8080 on
+# every interface, so it is only read here, not started.
+if timeout 60 "${compose_cmd[@]}" -f compose.yaml config -q; then
+	ok "compose.yaml is valid for ${compose_cmd[*]}"
+else
+	fail "compose.yaml is refused by ${compose_cmd[*]}"
+fi
 
 say "Cloud Run services: read as gcloud reads them, run as Cloud Run runs them"
 # run_service NAME FILE [docker args] runs the image with the environment of
