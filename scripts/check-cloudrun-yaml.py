@@ -3,6 +3,8 @@
 
     check-cloudrun-yaml.py FILE...        check each, print a summary line
     check-cloudrun-yaml.py --env FILE     print its container's env as K=V
+                                          (without the SDK too: files that
+                                          `lines cloudrun` wrote)
 
 gcloud turns the YAML into the Cloud Run v1 API's Service message before
 it calls the API, and refuses a field the message lacks or a value of the
@@ -12,17 +14,15 @@ code, offline: no account, no project, no network. It needs the Cloud SDK
 is refused.
 """
 import os
+import re
 import subprocess
 import sys
 
 
 def sdk_root():
-    root = os.environ.get("CLOUDSDK_ROOT")
-    if root:
-        return root
-    for candidate in ("/usr/lib/google-cloud-sdk", "/usr/share/google-cloud-sdk",
+    for candidate in (os.environ.get("CLOUDSDK_ROOT", ""), "/usr/lib/google-cloud-sdk", "/usr/share/google-cloud-sdk",
                       "/google-cloud-sdk", os.path.expanduser("~/google-cloud-sdk")):
-        if os.path.isdir(os.path.join(candidate, "lib", "googlecloudsdk")):
+        if candidate and os.path.isdir(os.path.join(candidate, "lib", "googlecloudsdk")):
             return candidate
     try:
         gcloud = subprocess.run(["which", "gcloud"], capture_output=True, text=True).stdout.strip()
@@ -35,8 +35,31 @@ def sdk_root():
     return None
 
 
+def plain_env(path):
+    """Yields the env of a file that `lines cloudrun` wrote, read line by
+    line: each "- name: K" directly followed by "value: V"."""
+    name = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r'^\s*- name: (\S+)\s*$', line)
+            if m:
+                name = m.group(1)
+                continue
+            m = re.match(r'^\s*value: (.*?)\s*$', line)
+            if m and name:
+                value = m.group(1)
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                yield name, value
+            name = None
+
+
 def main(argv):
     root = sdk_root()
+    if root is None and argv[:1] == ["--env"]:
+        for k, v in plain_env(argv[1]):
+            print(f"{k}={v}")
+        return 0
     if root is None:
         print("check-cloudrun-yaml: the Cloud SDK is not installed", file=sys.stderr)
         return 3

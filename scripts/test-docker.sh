@@ -54,6 +54,8 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'
 command -v docker >/dev/null || die "docker is missing"
 command -v curl >/dev/null || die "curl is missing"
 command -v jq >/dev/null || die "jq is missing (apt-get install jq)"
+command -v python3 >/dev/null || die "python3 is missing"
+command -v go >/dev/null || die "go is missing"
 if docker compose version >/dev/null 2>&1; then
 	compose_cmd=(docker compose)
 elif command -v docker-compose >/dev/null; then
