@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rateDuration := fs.Duration("rate-duration", d.RateDuration, "length of the fixed-rate run at half of each target's maximum (0 for none)")
 	rateConns := fs.Int("rate-connections", d.RateConnections, "requests in flight at most during the fixed-rate run")
 	coldStarts := fs.Int("cold-starts", d.ColdStarts, "cold starts to time on each data file (0 for none)")
+	coldCache := fs.Bool("cold-cache", false, "do not read the data and index into the page cache before the turns")
 	bin := fs.String("bin", "", "folder with lineserver, ceiling and router already built (default: go build them)")
 	markdown := fs.String("markdown", "", "also write the report as Markdown to this file")
 	maxTime := fs.Duration("max-time", d.MaxTime, "stop the whole run after this long")
@@ -49,7 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Dir: *dir, Seed: *seed, Rounds: *rounds, Duration: *duration, Warmup: orNone(*warmup),
 		Connections: *conns, Threads: *threads, Timeout: *timeout,
 		RateDuration: orNone(*rateDuration), RateConnections: *rateConns,
-		BinDir: *bin, MaxTime: *maxTime, Command: commandLine(args),
+		BinDir: *bin, ColdCache: *coldCache, MaxTime: *maxTime, Command: commandLine(args),
 	}
 	cfg.ColdStarts = *coldStarts
 	if cfg.ColdStarts == 0 {

@@ -132,6 +132,11 @@ type Dataset struct {
 	Reused       bool          `json:"-"`
 	GenerateTime time.Duration `json:"-"`
 	IndexTime    time.Duration `json:"-"`
+	// Cached is the fraction of the data file in the page cache when the
+	// run found it, after warming it (Warmed), and at the end of the run;
+	// negative when not measured.
+	Cached, CachedWarm, CachedEnd float64 `json:"-"`
+	Warmed                        bool    `json:"-"`
 }
 
 // Name is the dataset's size as the report shows it, such as "1GB".

@@ -217,6 +217,15 @@ func (d *Dataset) describe() string {
 	case d.IndexTime > 0:
 		s += fmt.Sprintf(", generated in %.1f s, indexed in %.1f s (%.0f MB/s)", d.GenerateTime.Seconds(), d.IndexTime.Seconds(), float64(d.Size)/1e6/d.IndexTime.Seconds())
 	}
+	if d.Cached >= 0 && (d.Cached > 0 || d.CachedWarm > 0 || d.CachedEnd > 0) {
+		s += fmt.Sprintf("; in the page cache: %.0f%% found", 100*d.Cached)
+		if d.Warmed {
+			s += fmt.Sprintf(", %.0f%% after reading it once", 100*d.CachedWarm)
+		}
+		if d.CachedEnd >= 0 {
+			s += fmt.Sprintf(", %.0f%% at the end", 100*d.CachedEnd)
+		}
+	}
 	return s
 }
 

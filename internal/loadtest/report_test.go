@@ -22,9 +22,10 @@ func sampleReport() *Report {
 		Elapsed:  4*time.Minute + 10*time.Second,
 		Machine:  Machine{CPUs: 2, CPU: "AMD EPYC", Memory: 24 << 30, Kernel: "6.1", Go: "go1.26", Wrk: "4.1.0", Nginx: "nginx/1.22.1", LoadBefore: "0.10 0.20 0.30", LoadAfter: "1.90 1.00 0.50"},
 		Settings: "1000 connections",
-		Datasets: []*Dataset{{Size: 1e9, Lines: 3_300_000, Reused: true}, {Size: 10e9, Lines: 33_000_000, GenerateTime: 20 * time.Second, IndexTime: 5 * time.Second}},
-		Cold:     []Cold{{Dataset: "1GB", Times: []time.Duration{9 * time.Millisecond, 7 * time.Millisecond, 8 * time.Millisecond, 30 * time.Millisecond, 8 * time.Millisecond}}, {Dataset: "10GB", Times: []time.Duration{60 * time.Millisecond, 70 * time.Millisecond}}},
-		Notes:    []string{"a note | with a pipe"},
+		Datasets: []*Dataset{{Size: 1e9, Lines: 3_300_000, Reused: true}, {Size: 10e9, Lines: 33_000_000, GenerateTime: 20 * time.Second, IndexTime: 5 * time.Second,
+			Cached: 0.15, CachedWarm: 1, CachedEnd: 0.97, Warmed: true}},
+		Cold:  []Cold{{Dataset: "1GB", Times: []time.Duration{9 * time.Millisecond, 7 * time.Millisecond, 8 * time.Millisecond, 30 * time.Millisecond, 8 * time.Millisecond}}, {Dataset: "10GB", Times: []time.Duration{60 * time.Millisecond, 70 * time.Millisecond}}},
+		Notes: []string{"a note | with a pipe"},
 	}
 	for round := 1; round <= 2; round++ {
 		r.Turns = append(r.Turns,
@@ -91,6 +92,7 @@ func TestWriteText(t *testing.T) {
 		"2026-11-25 09:45 UTC", "2 CPUs (AMD EPYC)", "24.00 GiB memory", "load average 0.10 0.20 0.30 before, 1.90 1.00 0.50 after",
 		"command: lines bench --size 1GB,10GB",
 		"1GB: 1,000,000,000 bytes, 3,300,000 lines", "reused", "generated in 20.0 s, indexed in 5.0 s (2000 MB/s)",
+		"in the page cache: 15% found, 100% after reading it once, 97% at the end",
 		"shard (1GB)", "46,500", "46,000–47,000", "20.0 ms", "20.0 MiB", "2 (2 status)", "30.0 µs", "25.0 µs", "33,333", "20.0 µs",
 		"23,000", "22,990", "0.300 ms",
 		"shard / ceiling", "0.93", "0.92 0.94", "MISSED", "met",

@@ -57,6 +57,11 @@ type Config struct {
 	BinDir string
 	// Wrk and Nginx are the tools' paths; empty means looked up on PATH.
 	Wrk, Nginx string
+	// ColdCache leaves the page cache as it is found. Otherwise each data
+	// file and its index are read once before the turns when they are not
+	// all in the page cache, so that turns measure serving from memory
+	// rather than from the disk.
+	ColdCache bool
 	// MaxTime bounds the whole run.
 	MaxTime time.Duration
 	// Command is the command line, for the report.
@@ -186,11 +191,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.cacheAtEnd()
 	r.rep.Machine.LoadAfter = LoadAverage()
 	r.rep.Elapsed = time.Since(start)
 	r.rep.Notes = append(r.rep.Notes,
 		"wrk, the servers and the fixed-rate client share the machine's CPUs: the figures are for the whole machine, load generator included.",
-		"The data files are in the page cache (the machine has memory to spare): the figures are for serving from memory, not from disk.",
+		"The data lines above say how much of each data file was in the page cache; what was not came from the disk during the turns.",
 		"The shard's memory is VmRSS sampled every 100 ms during its turns and VmHWM, its peak since start, read after each turn.",
 		"CPU per request is the CPU time (user and system, from /proc) that the target's processes used during its turns, "+
 			"divided by the requests answered: the servers (front door and shards, or the ceiling) and wrk apart. "+
@@ -234,10 +240,36 @@ func (r *runner) prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		d.Cached, d.CachedWarm, d.CachedEnd = -1, -1, -1
+		if d.Cached, err = Resident(d.Data); err != nil {
+			return err
+		}
+		if !cfg.ColdCache && d.Cached < 0.999 {
+			r.pr.Printf("page cache: %.0f%% of %s is in it; reading it and its index once", 100*d.Cached, d.Name())
+			for _, path := range []string{d.Data, d.Index} {
+				if err := Warm(ctx, path, func(done, total int64) { r.pr.Bar("warm", done, total) }); err != nil {
+					return err
+				}
+			}
+			d.Warmed = true
+			if d.CachedWarm, err = Resident(d.Data); err != nil {
+				return err
+			}
+		}
 		r.pr.Printf("data: %s", d.describe())
 		r.rep.Datasets = append(r.rep.Datasets, d)
 	}
 	return nil
+}
+
+// cacheAtEnd notes how much of each data file is still in the page cache:
+// less than at the start means some turns read from the disk.
+func (r *runner) cacheAtEnd() {
+	for _, d := range r.rep.Datasets {
+		if c, err := Resident(d.Data); err == nil {
+			d.CachedEnd = c
+		}
+	}
 }
 
 // coldStarts times the shard's cold starts on each data file, while no

@@ -1,0 +1,86 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// Resident returns the fraction of the file at path that is in the page
+// cache, as mincore(2) sees it through a read-only mapping (which faults
+// nothing in). An empty file counts as cached.
+func Resident(path string) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size, page := fi.Size(), int64(os.Getpagesize())
+	if size == 0 {
+		return 1, nil
+	}
+	const window = 1 << 30
+	var resident, total int64
+	vec := make([]byte, window/page)
+	for off := int64(0); off < size; off += window {
+		n := min(window, size-off)
+		m, err := syscall.Mmap(int(f.Fd()), off, int(n), syscall.PROT_READ, syscall.MAP_SHARED)
+		if err != nil {
+			return 0, err
+		}
+		pages := (n + page - 1) / page
+		_, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(n), uintptr(unsafe.Pointer(&vec[0])))
+		syscall.Munmap(m)
+		if errno != 0 {
+			return 0, errno
+		}
+		for _, v := range vec[:pages] {
+			resident += int64(v & 1)
+		}
+		total += pages
+	}
+	return float64(resident) / float64(total), nil
+}
+
+// Warm reads the file at path once, so that its pages are in the page
+// cache, unless they nearly all are already. progress, if not nil, is
+// called with the bytes read and the file's size.
+func Warm(ctx context.Context, path string, progress func(done, total int64)) error {
+	if r, err := Resident(path); err != nil || r >= 0.999 {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 8<<20)
+	var done int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := f.Read(buf)
+		done += int64(n)
+		if progress != nil {
+			progress(done, fi.Size())
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
