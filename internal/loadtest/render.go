@@ -169,13 +169,17 @@ func (r *Report) coldTable() *table {
 }
 
 func (r *Report) ratioTable() *table {
-	t := &table{head: []string{"ratio of req/s", "whole run", "by round"}, right: map[int]bool{1: true}}
+	t := &table{head: []string{"ratio of req/s", "whole run", "by round", "by server CPU/req"}, right: map[int]bool{1: true, 3: true}}
 	for _, q := range r.Ratios {
 		var rounds []string
 		for _, x := range q.Rounds {
 			rounds = append(rounds, fmt.Sprintf("%.2f", x))
 		}
-		t.add(q.Name, fmt.Sprintf("%.2f", q.Value), strings.Join(rounds, " "))
+		byCPU := "–"
+		if q.ByCPU > 0 {
+			byCPU = fmt.Sprintf("%.2f", q.ByCPU)
+		}
+		t.add(q.Name, fmt.Sprintf("%.2f", q.Value), strings.Join(rounds, " "), byCPU)
 	}
 	return t
 }
@@ -285,7 +289,8 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		"the figure to plan capacity with.", r.loadTable())
 	section("Latency at a fixed rate", "Half of each target's measured maximum, sent by an open-loop Go client; latency counts from the moment each request was due, so a queue shows.", r.rateTable())
 	section("Cold start", "From starting the process to its first 200 for /lines/1; the files are in the page cache.", r.coldTable())
-	section("Ratios", "", r.ratioTable())
+	section("Ratios", "By server CPU per request is the second's CPU time per request over the first's: "+
+		"what the ratio of requests per second would be if the servers' CPU were the only limit and wrk cost nothing.", r.ratioTable())
 	section("Against the targets", "", r.checkTable())
 	section("Every turn", "The turns in the order they ran (A B A B).", r.turnTable())
 	if len(r.Notes) > 0 {

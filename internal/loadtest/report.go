@@ -86,6 +86,11 @@ type Ratio struct {
 	Name   string
 	Value  float64
 	Rounds []float64
+	// ByCPU compares the servers' CPU time per request the other way
+	// round (b's over a's): the ratio that requests per second would
+	// show if CPU were the only limit and the load generator cost
+	// nothing; 0 when not measured. Noisy neighbours move it less.
+	ByCPU float64
 }
 
 // Check is a figure against one of the project's targets.
@@ -189,6 +194,9 @@ func (r *Report) ratio(name, a, b string) {
 		return
 	}
 	q := Ratio{Name: name, Value: r.Rows[ia].RPS / r.Rows[ib].RPS}
+	if ca, cb := r.Rows[ia].ServerCPU, r.Rows[ib].ServerCPU; ca > 0 && cb > 0 {
+		q.ByCPU = float64(cb) / float64(ca)
+	}
 	byRound := map[int]float64{}
 	for _, t := range r.Turns {
 		if t.Target == b {

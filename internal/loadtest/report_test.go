@@ -61,6 +61,7 @@ func TestSummarize(t *testing.T) {
 	}
 	assert.InDelta(t, 0.93, ratios["shard / ceiling"].Value, 0.001)
 	assert.InDeltaSlice(t, []float64{0.92, 0.94}, ratios["shard / ceiling"].Rounds, 0.001, "paired by round")
+	assert.InDelta(t, 1.0, ratios["shard / ceiling"].ByCPU, 0.001, "both cost 30 µs a request")
 	assert.InDelta(t, 1.05, ratios["router / nginx (one shard)"].Value, 0.001)
 	assert.InDeltaSlice(t, []float64{1.0, 1.1}, ratios["router / nginx (one shard)"].Rounds, 0.001)
 	assert.Contains(t, ratios, "shard 10GB / shard 1GB")
