@@ -12,9 +12,12 @@ export PORT FILE_REPOSITORY_FILE_PATH
 run:
 	$(GO) run ./cmd/lineserver
 
-## test: every unit, integration and end-to-end test (needs nginx; see README)
+## test: every unit, integration and end-to-end test (needs nginx; see README),
+## then the figures the reliability and end-to-end tests measured
 test:
-	$(GO) test -count=1 -timeout 20m ./...
+	@mkdir -p out && rm -f out/figures.txt
+	LINESERVER_FIGURES=$(CURDIR)/out/figures.txt $(GO) test -count=1 -timeout 20m ./...
+	@echo; echo "== figures measured by the tests (out/figures.txt)"; cat out/figures.txt
 
 ## test-docker: build the images and run the single-container and sharded compose tests
 test-docker:
@@ -43,4 +46,4 @@ build:
 	$(GO) build -o bin/ ./cmd/...
 
 clean:
-	rm -rf bin bench-results
+	rm -rf bin out bench-results

@@ -222,5 +222,5 @@ func report(t *testing.T, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	t.Log(msg)
-	fmt.Println("e2e:", strings.TrimSpace(msg))
+	testenv.Figure("e2e", strings.TrimSpace(msg))
 }

@@ -342,7 +342,7 @@ func report(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	t.Log(msg)
-	fmt.Printf("reliability: %s: %s\n", t.Name(), msg)
+	testenv.Figure("reliability", t.Name()+": "+msg)
 }
 
 // readAll sends raw on a new connection to addr and reads until the server

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lineserver/lineserver/internal/problem"
+	"github.com/lineserver/lineserver/internal/testenv"
 )
 
 // codes is the status each door answers: the shard itself, the Go router,
@@ -198,9 +199,9 @@ func TestHostileRequests(t *testing.T) {
 		fmt.Fprintf(&out, "%-40s %-10s %-10s %-10s\n", tc.name, table[i][0], table[i][1], table[i][2])
 	}
 	t.Logf("answers (pj: problem+json body; txt: the HTTP parser's own body):\n%s", out.String())
-	fmt.Println("reliability: hostile requests, what each door answered (pj: problem+json; txt: the parser's own text):")
+	testenv.Figure("reliability", "hostile requests, what each door answered (pj: problem+json; txt: the parser's own text):")
 	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
-		fmt.Println("reliability:   " + l)
+		testenv.Figure("reliability", "  "+l)
 	}
 	report(t, "%d hostile requests per door; trap connections: %d", len(cases), trapped.Load())
 }

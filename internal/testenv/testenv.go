@@ -174,3 +174,22 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// Figure prints a measured figure under a prefix ("e2e", "reliability")
+// on standard output, which go test shows only for -v or a failure, and
+// appends it to the file LINESERVER_FIGURES names, if any: `make test`
+// prints that file at the end, so CI shows every figure of a passing run.
+func Figure(prefix, msg string) {
+	line := prefix + ": " + msg + "\n"
+	fmt.Print(line)
+	path := os.Getenv("LINESERVER_FIGURES")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	f.WriteString(line)
+}
