@@ -113,9 +113,41 @@ type server struct {
 	url  string
 }
 
-// startShard starts a shard over lines first to last of d and waits until
-// it is ready.
+// retries is how many times a server is started on a new port when it
+// exits before it is ready: on a shared machine another process may take
+// the free port between freePort and the server's listen.
+const retries = 3
+
+// retry starts a server with start until it is ready, up to retries
+// times when it exits before that.
+func retry(start func() (*server, error)) (*server, error) {
+	for i := 1; ; i++ {
+		s, err := start()
+		if err == nil || !errors.Is(err, errExited) || i == retries {
+			return s, err
+		}
+	}
+}
+
 func startShard(ctx context.Context, ps *Procs, bin, name string, d *Dataset, first, last int64) (*server, error) {
+	return retry(func() (*server, error) { return startShardOnce(ctx, ps, bin, name, d, first, last) })
+}
+
+func startCeiling(ctx context.Context, ps *Procs, bin string) (*server, error) {
+	return retry(func() (*server, error) { return startCeilingOnce(ctx, ps, bin) })
+}
+
+func startNginx(ctx context.Context, ps *Procs, bin, name, dir string, m *manifest.Manifest) (*server, error) {
+	return retry(func() (*server, error) { return startNginxOnce(ctx, ps, bin, name, dir, m) })
+}
+
+func startRouter(ctx context.Context, ps *Procs, bin, name, path string) (*server, error) {
+	return retry(func() (*server, error) { return startRouterOnce(ctx, ps, bin, name, path) })
+}
+
+// startShardOnce starts a shard over lines first to last of d and waits until
+// it is ready.
+func startShardOnce(ctx context.Context, ps *Procs, bin, name string, d *Dataset, first, last int64) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -128,8 +160,8 @@ func startShard(ctx context.Context, ps *Procs, bin, name string, d *Dataset, fi
 	return s, waitHTTP(ctx, s.url+"/readyz", p, ps, 30*time.Second)
 }
 
-// startCeiling starts the constant-body function.
-func startCeiling(ctx context.Context, ps *Procs, bin string) (*server, error) {
+// startCeilingOnce starts the constant-body function.
+func startCeilingOnce(ctx context.Context, ps *Procs, bin string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -172,9 +204,9 @@ func shardRange(total int64, n, i int) (first, last int64) {
 	return total*int64(i)/int64(n) + 1, total * int64(i+1) / int64(n)
 }
 
-// startNginx renders the project's nginx.conf for m into dir and runs
+// startNginxOnce renders the project's nginx.conf for m into dir and runs
 // nginx with it.
-func startNginx(ctx context.Context, ps *Procs, bin, name, dir string, m *manifest.Manifest) (*server, error) {
+func startNginxOnce(ctx context.Context, ps *Procs, bin, name, dir string, m *manifest.Manifest) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -203,8 +235,8 @@ func startNginx(ctx context.Context, ps *Procs, bin, name, dir string, m *manife
 	return s, waitHTTP(ctx, s.url+"/lines/1", p, ps, 30*time.Second)
 }
 
-// startRouter runs the Go router over the manifest at path.
-func startRouter(ctx context.Context, ps *Procs, bin, name, path string) (*server, error) {
+// startRouterOnce runs the Go router over the manifest at path.
+func startRouterOnce(ctx context.Context, ps *Procs, bin, name, path string) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
