@@ -11,11 +11,14 @@
 
 FROM golang:1.26 AS build
 WORKDIR /src
-ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+# GOTOOLCHAIN=auto: build with at least the toolchain go.mod names (a patch
+# release with security fixes), fetched through the module proxy when the
+# image's Go is older.
+ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=auto
 # The modules in a layer of their own: it is rebuilt only when go.mod or
 # go.sum change, not on every change of the code.
 COPY go.mod go.sum ./
-RUN go mod download && go mod verify
+RUN go version && go mod download && go mod verify
 COPY . .
 # The build cache is dropped in the same step: it would only make the
 # layer larger (nothing reuses it without BuildKit's cache mounts).
