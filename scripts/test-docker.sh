@@ -345,6 +345,9 @@ victim_id=$(dc ps -q "$victim")
 victim_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$victim_id")
 
 say "stop $victim: its range fails fast, the others answer"
+# A stopped container's address has no host left to refuse a connection,
+# so NGINX answers when its proxy_connect_timeout runs out; the router
+# already knows from its health checks. Both must answer within 2.5 s.
 t0=$(date +%s.%N)
 timeout 30 docker stop -t 10 "$victim_id" >/dev/null
 figure "docker stop $victim" "$(elapsed "$t0") s"
@@ -354,10 +357,10 @@ for front in nginx router; do
 		n=${probe_lines[$i]}
 		read -r code secs <<<"$(status_time "$url/lines/$n")"
 		if ((i == victim_i)); then
-			if [[ $code =~ ^50[234]$ ]] && awk -v s="$secs" 'BEGIN { exit !(s < 2) }'; then
+			if [[ $code =~ ^50[234]$ ]] && awk -v s="$secs" 'BEGIN { exit !(s < 2.5) }'; then
 				ok "$front /lines/$n (${names[$i]}, stopped): $code in $secs s"
 			else
-				fail "$front /lines/$n of the stopped ${names[$i]}: $code in $secs s, want 502/503/504 within 2 s"
+				fail "$front /lines/$n of the stopped ${names[$i]}: $code in $secs s, want 502/503/504 within 2.5 s"
 			fi
 			# Again, now that the front door knows.
 			read -r code secs <<<"$(status_time "$url/lines/$n")"
