@@ -6,7 +6,7 @@ PORT  ?= 8080
 FILE_REPOSITORY_FILE_PATH ?= testdata/sample.txt
 export PORT FILE_REPOSITORY_FILE_PATH
 
-.PHONY: run test test-docker bench loadtest fuzz lint build clean
+.PHONY: run test test-docker bench bench-index loadtest fuzz lint build clean
 
 ## run: serve the sample file on :$(PORT) (FUNCTION_TARGET=Lines)
 run:
@@ -27,6 +27,10 @@ test-docker:
 bench:
 	@mkdir -p bench-results
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench-results/micro.txt
+
+## bench-index: lines index and verify against wc -l on a 1 GB file (hyperfine)
+bench-index:
+	bash scripts/bench-index.sh
 
 ## loadtest: the load harness on a generated 1 GB file (wrk; see README "Performance")
 loadtest:
