@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
 	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	settings "github.com/lineserver/lineserver/internal/config"
 )
 
 // config is the router's settings: environment variables first, flags over
@@ -41,7 +42,7 @@ type config struct {
 func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*config, error) {
 	var c config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
-		return nil, fmt.Errorf("%w: %w", errUsage, nameSetting(err, l))
+		return nil, fmt.Errorf("%w: %w", errUsage, settings.NameSetting[config](err, l))
 	}
 	c.Listen = ":8080"
 	if c.Port != "" {
@@ -89,21 +90,4 @@ func flagHelp(fs *flag.FlagSet) string {
 	var b strings.Builder
 	fs.VisitAll(func(f *flag.Flag) { fmt.Fprintf(&b, "\n  --%s\t%s (default %q)", f.Name, f.Usage, f.DefValue) })
 	return b.String()
-}
-
-// nameSetting rewords an envconfig error, which names the struct field, to
-// name the environment variable and its value instead.
-func nameSetting(err error, l envconfig.Lookuper) error {
-	t := reflect.TypeFor[config]()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		why, ok := strings.CutPrefix(err.Error(), f.Name+": ")
-		if !ok {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-		value, _ := l.Lookup(name)
-		return fmt.Errorf("%s=%q: %s", name, value, why)
-	}
-	return err
 }

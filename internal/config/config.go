@@ -46,7 +46,7 @@ type Config struct {
 func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
-		return nil, nameSetting(err, l)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, NameSetting[Config](err, l))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -89,10 +89,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// nameSetting rewrites an error of go-envconfig, which names the struct
-// field, so that it names the variable the user set and its value.
-func nameSetting(err error, l envconfig.Lookuper) error {
-	t := reflect.TypeFor[Config]()
+// NameSetting rewrites an error of go-envconfig about a field of the
+// struct T, which names the struct field, so that it names the variable the
+// user set and its value. Other errors come back as they are.
+func NameSetting[T any](err error, l envconfig.Lookuper) error {
+	t := reflect.TypeFor[T]()
 	for i := range t.NumField() {
 		f := t.Field(i)
 		why, ok := strings.CutPrefix(err.Error(), f.Name+": ")
@@ -101,7 +102,7 @@ func nameSetting(err error, l envconfig.Lookuper) error {
 		}
 		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
 		value, _ := l.Lookup(name)
-		return fmt.Errorf("%w: %s=%q: %s", ErrInvalid, name, value, why)
+		return fmt.Errorf("%s=%q: %s", name, value, why)
 	}
-	return fmt.Errorf("%w: %w", ErrInvalid, err)
+	return err
 }

@@ -65,7 +65,7 @@ func FreePort(t testing.TB) int {
 // Process is a command started by Start; it is killed when the test ends.
 type Process struct {
 	Cmd *exec.Cmd
-	out *syncBuffer
+	out *Buffer
 	// Done is closed when the process has exited.
 	Done chan struct{}
 	err  error
@@ -75,7 +75,7 @@ type Process struct {
 // Its output is kept and shown if the test fails.
 func Start(t testing.TB, bin string, args []string, env ...string) *Process {
 	t.Helper()
-	p := &Process{out: &syncBuffer{}, Done: make(chan struct{})}
+	p := &Process{out: &Buffer{}, Done: make(chan struct{})}
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Env = append(os.Environ(), env...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p.out, p.out
@@ -158,18 +158,22 @@ func Addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 // URL is "http://127.0.0.1:port".
 func URL(port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
 
-type syncBuffer struct {
+// Buffer is a bytes.Buffer that several goroutines (a process's stdout
+// and stderr, a logger) may write to at once.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String is what was written so far.
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
