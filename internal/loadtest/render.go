@@ -237,6 +237,9 @@ func (d *Dataset) describe() string {
 func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "lines bench, %s; %s\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine.String())
 	fmt.Fprintf(w, "command: %s\n", r.Command)
+	if r.Source != "" {
+		fmt.Fprintf(w, "built from: %s\n", r.Source)
+	}
 	fmt.Fprintf(w, "load: %s\n", r.Settings)
 	for _, d := range r.Datasets {
 		fmt.Fprintf(w, "data: %s\n", d.describe())
@@ -268,6 +271,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "### Load test, %s\n\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "- Machine: %s\n", r.Machine.String())
 	fmt.Fprintf(w, "- Command: `%s` (ran in %v)\n", r.Command, r.Elapsed.Round(time.Second))
+	if r.Source != "" {
+		fmt.Fprintf(w, "- Built from: %s\n", r.Source)
+	}
 	fmt.Fprintf(w, "- Load: %s\n", r.Settings)
 	for _, d := range r.Datasets {
 		fmt.Fprintf(w, "- Data: %s\n", d.describe())

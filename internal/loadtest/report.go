@@ -16,6 +16,8 @@ type Report struct {
 	Date    time.Time
 	Elapsed time.Duration
 	Machine Machine
+	// Source is the version of the source the binaries were built from.
+	Source string
 	// Settings describes the load: connections, threads, turn length.
 	Settings string
 	Datasets []*Dataset

@@ -22,6 +22,7 @@ func sampleReport() *Report {
 		Elapsed:  4*time.Minute + 10*time.Second,
 		Machine:  Machine{CPUs: 2, CPU: "AMD EPYC", Memory: 24 << 30, Kernel: "6.1", Go: "go1.26", Wrk: "4.1.0", Nginx: "nginx/1.22.1", LoadBefore: "0.10 0.20 0.30", LoadAfter: "1.90 1.00 0.50"},
 		Settings: "1000 connections",
+		Source:   "commit abc1234",
 		Datasets: []*Dataset{{Size: 1e9, Lines: 3_300_000, Reused: true}, {Size: 10e9, Lines: 33_000_000, GenerateTime: 20 * time.Second, IndexTime: 5 * time.Second,
 			Cached: 0.15, CachedWarm: 1, CachedEnd: 0.97, Warmed: true}},
 		Cold:  []Cold{{Dataset: "1GB", Times: []time.Duration{9 * time.Millisecond, 7 * time.Millisecond, 8 * time.Millisecond, 30 * time.Millisecond, 8 * time.Millisecond}}, {Dataset: "10GB", Times: []time.Duration{60 * time.Millisecond, 70 * time.Millisecond}}},
@@ -91,7 +92,7 @@ func TestWriteText(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"2026-11-25 09:45 UTC", "2 CPUs (AMD EPYC)", "24.00 GiB memory", "load average 0.10 0.20 0.30 before, 1.90 1.00 0.50 after",
-		"command: lines bench --size 1GB,10GB",
+		"command: lines bench --size 1GB,10GB", "built from: commit abc1234",
 		"1GB: 1,000,000,000 bytes, 3,300,000 lines", "reused", "generated in 20.0 s, indexed in 5.0 s (2000 MB/s)",
 		"in the page cache: 15% found, 100% after reading it once, 97% at the end",
 		"shard (1GB)", "46,500", "46,000–47,000", "20.0 ms", "20.0 MiB", "2 (2 status)", "30.0 µs", "25.0 µs", "33,333", "20.0 µs",
@@ -108,7 +109,7 @@ func TestWriteMarkdown(t *testing.T) {
 	sampleReport().WriteMarkdown(&b)
 	out := b.String()
 	for _, want := range []string{
-		"### Load test, 2026-11-25 09:45 UTC", "- Machine: 2 CPUs (AMD EPYC)", "- Command: `lines bench --size 1GB,10GB` (ran in 4m10s)",
+		"### Load test, 2026-11-25 09:45 UTC", "- Machine: 2 CPUs (AMD EPYC)", "- Command: `lines bench --size 1GB,10GB` (ran in 4m10s)", "- Built from: commit abc1234",
 		"#### Maximum throughput", "#### Latency at a fixed rate", "#### Cold start", "#### Ratios", "#### Against the targets", "#### Every turn",
 		"| target | req/s |", "| --- | ---: |", "- a note | with a pipe",
 	} {

@@ -225,6 +225,7 @@ func (r *runner) prepare(ctx context.Context) error {
 		}
 	} else {
 		r.pr.Printf("building lineserver, ceiling and router")
+		r.rep.Source = SourceVersion(ctx)
 		var notes []string
 		if b, notes, err = BuildBinaries(ctx, filepath.Join(cfg.Dir, "bin")); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lineserver/lineserver/internal/manifest"
@@ -53,6 +54,21 @@ func BuildBinaries(ctx context.Context, dir string) (Binaries, []string, error) 
 		*c.dst = out
 	}
 	return b, notes, nil
+}
+
+// SourceVersion describes the source tree that go build uses: the commit
+// and whether files differ from it, or "" outside a git checkout.
+func SourceVersion(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	v := "commit " + strings.TrimSpace(string(out))
+	// Only tracked Go files matter to the binaries.
+	if diff, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no", "--", "*.go", "go.mod", "go.sum").Output(); err == nil && len(diff) > 0 {
+		v += " with uncommitted changes"
+	}
+	return v
 }
 
 // FindBinaries takes the commands from dir, where an earlier build put
