@@ -6,7 +6,7 @@ PORT  ?= 8080
 FILE_REPOSITORY_FILE_PATH ?= testdata/sample.txt
 export PORT FILE_REPOSITORY_FILE_PATH
 
-.PHONY: run test test-docker bench bench-index loadtest fuzz lint build clean
+.PHONY: run test test-docker bench bench-index loadtest loadtest-10g fuzz lint build clean
 
 ## run: serve the sample file on :$(PORT) (FUNCTION_TARGET=Lines)
 run:
@@ -36,6 +36,11 @@ bench-index:
 loadtest:
 	@mkdir -p bench-results
 	$(GO) run ./cmd/lines bench --markdown bench-results/latest.md
+
+## loadtest-10g: the same, with the shard also on a 10 GB file (about 11 GB in /tmp)
+loadtest-10g:
+	@mkdir -p bench-results
+	$(GO) run ./cmd/lines bench --size 1GB,10GB --markdown bench-results/latest-10g.md
 
 ## fuzz: every fuzz target for FUZZTIME each (default 20s)
 fuzz:
