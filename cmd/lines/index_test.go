@@ -96,7 +96,7 @@ func TestIndexCommandErrors(t *testing.T) {
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, "a\nb\n", string(data), "the data file is untouched")
-	assertFiles(t, dir, "data.txt")
+	testenv.DirHolds(t, dir, "data.txt")
 }
 
 func TestIndexCommandUnreadable(t *testing.T) {
@@ -107,19 +107,6 @@ func TestIndexCommandUnreadable(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte("a\n"), 0o200))
 	_, _, err := callLines("index", path)
 	assert.ErrorContains(t, err, "permission denied")
-}
-
-// assertFiles checks that dir holds exactly the named files: no temporary
-// file was left behind.
-func assertFiles(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
-	}
-	assert.ElementsMatch(t, names, got)
 }
 
 func TestProgress(t *testing.T) {

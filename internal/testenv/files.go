@@ -88,3 +88,31 @@ func WriteIndexed(t testing.TB, dir, name string, data []byte) string {
 	}
 	return path
 }
+
+// DirHolds fails the test unless dir holds exactly the named entries: no
+// temporary file was left behind, nothing is missing.
+func DirHolds(t testing.TB, dir string, names ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]bool)
+	for _, e := range entries {
+		got[e.Name()] = true
+	}
+	want := make(map[string]bool)
+	for _, n := range names {
+		want[n] = true
+	}
+	for n := range want {
+		if !got[n] {
+			t.Errorf("%s: %s is missing", dir, n)
+		}
+	}
+	for n := range got {
+		if !want[n] {
+			t.Errorf("%s: %s should not be there", dir, n)
+		}
+	}
+}
