@@ -4,9 +4,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lineserver/lineserver/internal/testenv"
 )
 
 func TestConstantBody(t *testing.T) {
@@ -18,4 +22,26 @@ func TestConstantBody(t *testing.T) {
 		assert.Len(t, b, 50, path)
 		assert.Equal(t, "50", rec.Header().Get("Content-Length"), path)
 	}
+}
+
+// TestReadsServesLines checks the floor's two reads against every line of
+// a file without a final newline, and its refusals.
+func TestReadsServesLines(t *testing.T) {
+	data := []byte("one\n\ntwo\r\nthé\nlast")
+	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", data)
+	rd, err := newReads(path, "")
+	require.NoError(t, err)
+	for i, want := range testenv.Lines(data) {
+		rec := httptest.NewRecorder()
+		rd.serve(rec, httptest.NewRequest(http.MethodGet, "/lines/"+strconv.Itoa(i+1), nil))
+		assert.Equal(t, http.StatusOK, rec.Code, i+1)
+		assert.Equal(t, string(want), rec.Body.String(), i+1)
+	}
+	for path, status := range map[string]int{"/lines/0": 400, "/lines/x": 400, "/lines/6": 404} {
+		rec := httptest.NewRecorder()
+		rd.serve(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		assert.Equal(t, status, rec.Code, path)
+	}
+	_, err = newReads(path+".missing", "")
+	assert.Error(t, err)
 }

@@ -163,6 +163,8 @@ func (r *Report) Summarize(labels map[string]string, rates map[string]*RateResul
 	}
 	r.Ratios, r.Checks = nil, nil
 	r.ratio("shard / ceiling", "shard", "ceiling")
+	r.ratio("floor / ceiling", "floor", "ceiling")
+	r.ratio("shard / floor", "shard", "floor")
 	r.ratio("router / nginx (one shard)", "router", "nginx")
 	r.ratio("router / nginx (three shards)", "router3", "nginx3")
 	for _, d := range r.Datasets[min(1, len(r.Datasets)):] {
@@ -231,7 +233,7 @@ func (r *Report) checks() {
 		}
 	}
 	for _, row := range r.Rows {
-		if row.ShardHWM == 0 || row.Target == "ceiling" {
+		if row.ShardHWM == 0 || row.Target == "ceiling" || row.Target == "floor" {
 			continue
 		}
 		peak := max(row.ShardHWM, row.ShardRSS)

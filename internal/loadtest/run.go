@@ -19,9 +19,10 @@ import (
 
 // AllTargets are what a run can measure, in the order of its turns:
 // the shard itself, the ceiling (a constant 50-byte body on the same
+// framework), the floor (only the two reads of a line, on the same
 // framework), nginx and the router in front of the shard, and both in front
 // of three shards.
-var AllTargets = []string{"shard", "ceiling", "nginx", "router", "nginx3", "router3"}
+var AllTargets = []string{"shard", "ceiling", "floor", "nginx", "router", "nginx3", "router3"}
 
 // Config says what a run measures and how. Zero fields take the defaults
 // that Defaults lists.

@@ -149,8 +149,8 @@ func startShard(ctx context.Context, ps *Procs, bin, name string, d *Dataset, fi
 	return retry(func() (*server, error) { return startShardOnce(ctx, ps, bin, name, d, first, last) })
 }
 
-func startCeiling(ctx context.Context, ps *Procs, bin string) (*server, error) {
-	return retry(func() (*server, error) { return startCeilingOnce(ctx, ps, bin) })
+func startCeiling(ctx context.Context, ps *Procs, bin, function string, d *Dataset) (*server, error) {
+	return retry(func() (*server, error) { return startCeilingOnce(ctx, ps, bin, function, d) })
 }
 
 func startNginx(ctx context.Context, ps *Procs, bin, name, dir string, m *manifest.Manifest) (*server, error) {
@@ -176,18 +176,25 @@ func startShardOnce(ctx context.Context, ps *Procs, bin, name string, d *Dataset
 	return s, waitHTTP(ctx, s.url+"/readyz", p, ps, 30*time.Second)
 }
 
-// startCeilingOnce starts the constant-body function.
-func startCeilingOnce(ctx context.Context, ps *Procs, bin string) (*server, error) {
+// startCeilingOnce starts a function of cmd/ceiling: Constant, the
+// constant body, or Reads, the two reads of a line of d.
+func startCeilingOnce(ctx context.Context, ps *Procs, bin, function string, d *Dataset) (*server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	p, err := ps.Start("ceiling", bin, nil, []string{"FUNCTION_TARGET=Constant", "PORT=" + strconv.Itoa(port)}, false)
+	env := []string{"FUNCTION_TARGET=" + function, "PORT=" + strconv.Itoa(port)}
+	probe := "/"
+	if d != nil {
+		env = append(env, "FILE_REPOSITORY_FILE_PATH="+d.Data, "INDEX_FILE_PATH="+d.Index)
+		probe = "/lines/1"
+	}
+	p, err := ps.Start(strings.ToLower(function), bin, nil, env, false)
 	if err != nil {
 		return nil, err
 	}
 	s := &server{p, localURL(port)}
-	return s, waitHTTP(ctx, s.url+"/", p, ps, 30*time.Second)
+	return s, waitHTTP(ctx, s.url+probe, p, ps, 30*time.Second)
 }
 
 // writeManifest writes the manifest of shards over d that the given

@@ -50,7 +50,7 @@ func available(want []string, b Binaries) []string {
 		switch {
 		case (t == "nginx" || t == "nginx3") && b.Nginx == "":
 		case (t == "router" || t == "router3") && b.Router == "":
-		case t == "ceiling" && b.Ceiling == "":
+		case (t == "ceiling" || t == "floor") && b.Ceiling == "":
 		default:
 			out = append(out, t)
 		}
@@ -90,7 +90,13 @@ func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds 
 		case "ceiling":
 			t = &target{name: name, label: "ceiling (constant 50 B)", dataset: d}
 			var s *server
-			if s, err = startCeiling(ctx, ps, bins.Ceiling); err == nil {
+			if s, err = startCeiling(ctx, ps, bins.Ceiling, "Constant", nil); err == nil {
+				t.url, t.door = s.url, s.proc
+			}
+		case "floor":
+			t = &target{name: name, label: "floor (two reads, no checks)", dataset: d}
+			var s *server
+			if s, err = startCeiling(ctx, ps, bins.Ceiling, "Reads", d); err == nil {
 				t.url, t.door = s.url, s.proc
 			}
 		case "nginx", "router", "nginx3", "router3":
