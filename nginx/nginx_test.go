@@ -163,7 +163,11 @@ func TestNginxAnswersItself(t *testing.T) {
 			conn.Close()
 			assert.Equal(t, status, resp.StatusCode, "%.40q", raw)
 			assert.Equal(t, problem.ContentType, resp.Header.Get("Content-Type"), "%.40q", raw)
-			assert.Equal(t, string(problem.Body(status, "")), string(body), "%.40q", raw)
+			want := problem.Body(status, "")
+			if strings.Contains(raw, "Content-Length: 20000") {
+				want = problem.BodyTooLarge("16 KiB") // not a line beyond the end
+			}
+			assert.Equal(t, string(want), string(body), "%.40q", raw)
 		}
 	})
 

@@ -4,6 +4,7 @@ package nginx
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -106,7 +107,13 @@ type errorPage struct {
 	// (0: the same).
 	Status, As int
 	Allow      string
+	// Page names the internal location that answers (default: the status
+	// answered); Body is its problem+json body (default: the status's).
+	Page, Body string
 }
+
+// Code is the status the page answers with.
+func (p errorPage) Code() int { return cmp.Or(p.As, p.Status) }
 
 func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 	listen, err := listenDirective(opts.Listen)
@@ -140,7 +147,17 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 	if total < math.MaxInt64 {
 		c.Beyond = RangeRegex(total+1, math.MaxInt64)
 	}
-	c.ErrorPages = errorPages
+	for _, p := range errorPages {
+		p.Page = cmp.Or(p.Page, strconv.Itoa(p.Code()))
+		body := string(problem.Body(p.Code(), ""))
+		if p.Body != "" {
+			body = p.Body
+		}
+		if p.Body, err = quoteSingle(body); err != nil {
+			return nil, err
+		}
+		c.ErrorPages = append(c.ErrorPages, p)
+	}
 	return c, nil
 }
 
@@ -212,7 +229,9 @@ var errorPages = []errorPage{
 	{Status: http.StatusBadRequest},
 	{Status: http.StatusNotFound}, // of the internal locations of these pages
 	{Status: http.StatusMethodNotAllowed, Allow: "GET, HEAD"},
-	{Status: http.StatusRequestEntityTooLarge},
+	// Its own 413 is a request body over client_max_body_size, not a line
+	// beyond the end, which the locations answer.
+	{Status: http.StatusRequestEntityTooLarge, Page: "413-body", Body: string(problem.BodyTooLarge(maxBody))},
 	{Status: http.StatusRequestURITooLong},
 	// NGINX's own code for request headers beyond
 	// large_client_header_buffers; Go's servers answer 431.
@@ -224,6 +243,9 @@ var errorPages = []errorPage{
 	{Status: http.StatusGatewayTimeout},
 	{Status: http.StatusHTTPVersionNotSupported},
 }
+
+// maxBody is client_max_body_size in nginx.conf.tmpl.
+const maxBody = "16 KiB"
 
 // problemBody is problem.Body(status, ""), escaped for a single-quoted
 // NGINX string.

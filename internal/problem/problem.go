@@ -117,6 +117,22 @@ func Body(status int, detail string) []byte {
 	return append(b, '\n')
 }
 
+// BodyTooLarge is the body of NGINX's own 413 for a request body over
+// limit (GET and HEAD have no use for one). It shares its status with a
+// line beyond the end of the file, so it has a type and title of its own.
+func BodyTooLarge(limit string) []byte {
+	b, err := json.Marshal(Details{
+		Type:   "urn:lineserver:problem:body-too-large",
+		Title:  "Request body too large",
+		Status: http.StatusRequestEntityTooLarge,
+		Detail: "GET and HEAD take no body; this server refuses one over " + limit,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
 // Write answers with status and the problem body for detail.
 func Write(w http.ResponseWriter, status int, detail string) {
 	body := Body(status, detail)

@@ -73,3 +73,12 @@ func TestEveryStatusHasATitle(t *testing.T) {
 		assert.NotEmpty(t, d.Detail)
 	}
 }
+
+func TestBodyTooLargeIsItsOwnProblem(t *testing.T) {
+	var d Details
+	require.NoError(t, json.Unmarshal(BodyTooLarge("16 KiB"), &d))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, d.Status)
+	assert.Equal(t, "urn:lineserver:problem:body-too-large", d.Type)
+	assert.Contains(t, d.Detail, "16 KiB")
+	assert.NotEqual(t, New(http.StatusRequestEntityTooLarge, "").Type, d.Type)
+}
