@@ -68,6 +68,7 @@ func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
+	old := s.previousFiles(stderr)
 	var m *manifest.Manifest
 	if *noSplit {
 		m, err = s.inPlace(ctx, stdout, stderr)
@@ -83,7 +84,58 @@ func runShard(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return s.writeManifest(m, stdout)
+	if err := s.writeManifest(m, stdout); err != nil {
+		return err
+	}
+	s.removeStale(old, m, stdout, stderr)
+	return nil
+}
+
+// previousFiles lists the data and index files in the folder that the
+// manifest already there names: what an earlier run wrote. A missing
+// manifest lists none; one that cannot be read is reported and lists none,
+// so nothing is removed on a guess.
+func (s *sharding) previousFiles(stderr io.Writer) []string {
+	path := filepath.Join(s.dir, "manifest.json")
+	m, err := manifest.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "lines shard: the earlier %s cannot be read (%v); files it names are left in place\n", path, err)
+		return nil
+	}
+	var files []string
+	for i := range m.Shards {
+		files = append(files, m.DataPath(i), m.IndexPath(i))
+	}
+	return files
+}
+
+// removeStale removes the files of an earlier run that the new manifest m
+// no longer names, such as shard-4.txt after a re-cut into three shards,
+// so that the folder holds one consistent set. Only files inside the
+// folder are touched; the data file itself never is.
+func (s *sharding) removeStale(old []string, m *manifest.Manifest, stdout, stderr io.Writer) {
+	m.Dir = s.dir
+	keep := map[string]bool{filepath.Clean(s.path): true}
+	for i := range m.Shards {
+		keep[filepath.Clean(m.DataPath(i))] = true
+		keep[filepath.Clean(m.IndexPath(i))] = true
+	}
+	dir := filepath.Clean(s.dir)
+	for _, f := range old {
+		f = filepath.Clean(f)
+		if keep[f] || filepath.Dir(f) != dir {
+			continue
+		}
+		switch err := os.Remove(f); {
+		case err == nil:
+			fmt.Fprintf(stdout, "removed %s, which the earlier manifest named and this one does not\n", f)
+		case !errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(stderr, "lines shard: could not remove the stale %s: %v\n", f, err)
+		}
+	}
 }
 
 // cut copies each shard's slice of the data into the folder, indexes it,

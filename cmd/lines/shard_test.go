@@ -279,3 +279,46 @@ func get(t *testing.T, url string) ([]byte, int) {
 	require.NoError(t, err)
 	return body, resp.StatusCode
 }
+
+// TestShardRerunRemovesStaleShards re-cuts a folder into fewer shards, then
+// plans shards in place: each run leaves exactly its own files, and the
+// files the folder held that no manifest named stay.
+func TestShardRerunRemovesStaleShards(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "data.txt")
+	require.NoError(t, os.WriteFile(src, testenv.Varied(400), 0o644))
+	out := filepath.Join(dir, "deploy")
+	require.NoError(t, os.MkdirAll(out, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "notes.txt"), []byte("mine\n"), 0o644))
+	files := func(n int) []string {
+		names := []string{"manifest.json", "notes.txt"}
+		for i := 1; i <= n; i++ {
+			names = append(names, fmt.Sprintf("shard-%d.txt", i), fmt.Sprintf("shard-%d.txt_index.txt", i))
+		}
+		return names
+	}
+
+	_, _, err := callLines("shard", src, "--shards", "4", "--out", out)
+	require.NoError(t, err)
+	testenv.DirHolds(t, out, files(4)...)
+
+	stdout, _, err := callLines("shard", src, "--shards", "2", "--out", out)
+	require.NoError(t, err)
+	testenv.DirHolds(t, out, files(2)...)
+	assert.Contains(t, stdout, "removed "+filepath.Join(out, "shard-4.txt_index.txt"))
+	_, stderr, err := callLines("verify", filepath.Join(out, "manifest.json"))
+	require.NoError(t, err, stderr)
+
+	_, _, err = callLines("shard", src, "--shards", "2", "--out", out, "--no-split")
+	require.NoError(t, err)
+	testenv.DirHolds(t, out, files(0)...)
+	assert.FileExists(t, src, "the data file itself is never removed")
+
+	// A manifest it cannot read is reported, and nothing is removed.
+	require.NoError(t, os.WriteFile(filepath.Join(out, "shard-9.txt"), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "manifest.json"), []byte("{broken"), 0o644))
+	_, stderr, err = callLines("shard", src, "--shards", "1", "--out", out)
+	require.NoError(t, err)
+	assert.Contains(t, stderr, "cannot be read")
+	testenv.DirHolds(t, out, append(files(1), "shard-9.txt")...)
+}
