@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,7 +28,7 @@ func TestConstantBody(t *testing.T) {
 // TestReadsServesLines checks the floor's two reads against every line of
 // a file without a final newline, and its refusals.
 func TestReadsServesLines(t *testing.T) {
-	data := []byte("one\n\ntwo\r\nthé\nlast")
+	data := []byte("one\n\ntwo\r\nthé\n" + strings.Repeat("long", 3000) + "\nlast")
 	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", data)
 	rd, err := newReads(path, "")
 	require.NoError(t, err)
@@ -37,7 +38,7 @@ func TestReadsServesLines(t *testing.T) {
 		assert.Equal(t, http.StatusOK, rec.Code, i+1)
 		assert.Equal(t, string(want), rec.Body.String(), i+1)
 	}
-	for path, status := range map[string]int{"/lines/0": 400, "/lines/x": 400, "/lines/6": 404} {
+	for path, status := range map[string]int{"/lines/0": 400, "/lines/x": 400, "/lines/7": 404} {
 		rec := httptest.NewRecorder()
 		rd.serve(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		assert.Equal(t, status, rec.Code, path)
