@@ -143,17 +143,17 @@ func (rt *Router) forwardRaw(w http.ResponseWriter, r *http.Request, s *shard, r
 			}
 			return false, failStatus, nil
 		}
-		dst := w.Header()
+		dst, isSink := w.(headerSink)
+		if !isSink {
+			dst = mapSink(w.Header())
+		}
 		if err := readHeaders(c.br, &h, dst); err != nil {
 			c.Close()
-			clear(dst)
+			dst.reset()
 			return false, rt.failed(rep, r, classify(err), err), err
 		}
 		if h.status == http.StatusBadGateway || h.status == http.StatusServiceUnavailable {
 			rep.errs[failStatus].Inc()
-		}
-		if h.chunked {
-			delete(dst, "Content-Length")
 		}
 		w.WriteHeader(h.status)
 		s.counts.inc(h.status)

@@ -321,8 +321,9 @@ func readStatus(br *bufio.Reader, h *head) error {
 
 // readHeaders reads the header fields into dst (nil to drop them), all
 // but the hop-by-hop ones and Date and Server (which the router's server
-// sets, as NGINX does), and notes the body's framing in h.
-func readHeaders(br *bufio.Reader, h *head, dst http.Header) error {
+// sets, as NGINX does), and notes the body's framing in h. A body that
+// comes chunked keeps no Content-Length.
+func readHeaders(br *bufio.Reader, h *head, dst headerSink) error {
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -330,6 +331,9 @@ func readHeaders(br *bufio.Reader, h *head, dst http.Header) error {
 		}
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) == 0 {
+			if h.chunked && dst != nil {
+				dst.drop("Content-Length")
+			}
 			return nil
 		}
 		i := bytes.IndexByte(line, ':')
@@ -361,13 +365,36 @@ func readHeaders(br *bufio.Reader, h *head, dst http.Header) error {
 		if dst == nil || hopByHop(key) {
 			continue
 		}
-		if shared, ok := commonValues[string(v)]; ok && dst[key] == nil {
-			dst[key] = shared
-		} else {
-			dst[key] = append(dst[key], string(v))
-		}
+		dst.add(key, v)
 	}
 }
+
+// headerSink receives the header fields of a replica's response that the
+// router passes on: an http.Header (mapSink), or the fast path's response,
+// which copies them to the client as they are, without a map.
+type headerSink interface {
+	// add adds a field; key is in canonical form, value is only valid
+	// during the call.
+	add(key string, value []byte)
+	// drop removes the fields of key added so far.
+	drop(key string)
+	// reset removes every field added.
+	reset()
+}
+
+// mapSink is an http.Header as a headerSink.
+type mapSink http.Header
+
+func (m mapSink) add(key string, v []byte) {
+	if shared, ok := commonValues[string(v)]; ok && m[key] == nil {
+		m[key] = shared
+	} else {
+		m[key] = append(m[key], string(v))
+	}
+}
+
+func (m mapSink) drop(key string) { delete(m, key) }
+func (m mapSink) reset()          { clear(m) }
 
 // headerKey canonicalizes a header name, without allocating for the ones
 // a shard sends.
