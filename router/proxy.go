@@ -117,7 +117,7 @@ func (rt *Router) forwardRaw(w http.ResponseWriter, r *http.Request, s *shard, r
 		c.SetDeadline(start.Add(p.timeout))
 		c.req = appendRequest(c.req[:0], r.Method, path, p.host, r.Header["Accept"], r.Header["If-None-Match"])
 		var h head
-		_, err = c.Write(c.req)
+		err = c.send(c.req)
 		if err == nil {
 			err = readFinalStatus(c.br, &h)
 		}

@@ -55,6 +55,20 @@ type upConn struct {
 	lastUsed time.Time
 }
 
+// send writes a request. A connection with raw system calls then waits
+// for the response without first trying a read that would find nothing
+// (see rawConn.writeAwait).
+func (c *upConn) send(req []byte) error {
+	if rc, ok := c.Conn.(awaiter); ok && c.br.Buffered() == 0 {
+		return rc.writeAwait(req)
+	}
+	_, err := c.Write(req)
+	return err
+}
+
+// awaiter is a connection that can write and wait for the answer.
+type awaiter interface{ writeAwait(p []byte) error }
+
 // idleTimeout closes pooled connections unused for longer, before the
 // replica's own idle timeout might.
 const idleTimeout = 60 * time.Second
@@ -106,6 +120,7 @@ func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	nc = newRawConn(nc)
 	return &upConn{Conn: nc, br: bufio.NewReaderSize(nc, 16<<10), req: make([]byte, 0, 256)}, false, nil
 }
 
