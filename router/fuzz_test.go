@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,6 +156,83 @@ func FuzzLeanResponse(f *testing.F) {
 		_, err := p.copyBodyFrom(&body, c, &h)
 		if err == nil && !h.chunked && h.contentLength >= 0 && int64(body.Len()) != h.contentLength {
 			t.Fatalf("body of %d bytes, Content-Length %d", body.Len(), h.contentLength)
+		}
+	})
+}
+
+// FuzzParseHead feeds arbitrary bytes to the fast path's request-head
+// parser: it never panics; a head it calls plain is one net/http reads the
+// same way (method, path, version, one Host, no body, the Accept and
+// If-None-Match values, Connection: close); and its verdict on a prefix
+// holds for the whole (plain stays plain with the same size, other stays
+// other), so that reading a head in pieces cannot change the answer.
+func FuzzParseHead(f *testing.F) {
+	for _, seed := range []string{
+		"GET /lines/1 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"HEAD /lines/-007 HTTP/1.1\r\nhost:a.b:80\r\nAccept: application/json\r\nIf-None-Match: \"e\"\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n",
+		"GET /lines/1 HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+		"GET /lines/1?x HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /lines/1 HTTP/1.0\r\n\r\n",
+		"GET /lines/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET /lines/1 HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
+		"POST /lines/1 HTTP/1.1\r\n",
+		"GET /lines/1 HTTP/1.1\nHost: x\n\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h reqHead
+		v := parseHead(b, &h)
+		for k := 0; k < len(b); k++ {
+			var hp reqHead
+			switch parseHead(b[:k], &hp) {
+			case headOther:
+				if v != headOther {
+					t.Fatalf("prefix of %d bytes is other, the whole %v: %q", k, v, b)
+				}
+			case headPlain:
+				if v != headPlain || hp.size != h.size {
+					t.Fatalf("prefix of %d bytes is plain, the whole %v: %q", k, v, b)
+				}
+			}
+		}
+		if v != headPlain {
+			return
+		}
+		head := b[:h.size]
+		if !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+			t.Fatalf("plain head %q does not end with a blank line", head)
+		}
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if err != nil {
+			t.Fatalf("net/http refuses the plain head %q: %v", head, err)
+		}
+		wantMethod := "GET"
+		if h.head {
+			wantMethod = "HEAD"
+		}
+		line := string(h.line.of(b))
+		switch {
+		case req.Method != wantMethod, req.URL.Path != "/lines/"+line, req.URL.RawQuery != "", req.Proto != "HTTP/1.1":
+			t.Fatalf("%q: net/http reads %s %s %s", head, req.Method, req.URL, req.Proto)
+		case req.ContentLength != 0, len(req.TransferEncoding) > 0:
+			t.Fatalf("%q: net/http sees a body", head)
+		case req.Close != h.close:
+			t.Fatalf("%q: close %v, net/http %v", head, h.close, req.Close)
+		case req.Host == "" || len(req.Header["Host"]) > 0:
+			t.Fatalf("%q: net/http's Host %q", head, req.Host)
+		}
+		for _, c := range []struct {
+			key   string
+			spans []span
+		}{{"Accept", h.accept[:h.nAccept]}, {"If-None-Match", h.inm[:h.nINM]}} {
+			var got []string
+			for _, sp := range c.spans {
+				got = append(got, string(sp.of(b)))
+			}
+			if want := req.Header[c.key]; !slices.Equal(got, want) {
+				t.Fatalf("%q: %s %q, net/http %q", head, c.key, got, want)
+			}
 		}
 	})
 }
