@@ -163,3 +163,43 @@ func (r *rawConn) doAwait(fd uintptr) bool {
 	}
 	return r.werr != nil
 }
+
+// rawRead reads once from the socket fd; it returns errWouldBlock when
+// the socket has nothing to read.
+func rawRead(fd int, p []byte) (int, error) {
+	for {
+		n, errno := recv(fd, p)
+		switch errno {
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, errWouldBlock
+		}
+		return 0, os.NewSyscallError("read", errno)
+	}
+}
+
+// readLoop calls step with nc's socket each time the socket may have
+// become readable, until step returns true. It runs inside one
+// RawConn.Read, whose readiness state is reset once at its start rather
+// than before each read as net.Conn's Read does; so step can wait (return
+// false) as soon as a read found the socket empty, without a read that
+// is bound to find nothing, and no readiness notification is lost between
+// two waits. step reads the socket itself, with rawRead. The error is
+// that of the wait: a deadline or a closed connection.
+func readLoop(nc net.Conn, step func(fd int) bool) error {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return plainLoop(step)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return plainLoop(step)
+	}
+	return rc.Read(func(fd uintptr) bool { return step(int(fd)) })
+}

@@ -85,13 +85,16 @@ func serve(ctx context.Context, cfg *config, m *manifest.Manifest, ln net.Listen
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Plain requests for lines take the router's own HTTP/1.1 loop; srv
+	// serves every other request, with the same timeouts.
+	fast := &router.Server{Router: rt, HTTP: srv}
 	health, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
 	go rt.Run(health)
 
 	defer rt.CloseIdleConnections()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- fast.Serve(ln) }()
 	log.Info("router listening", "addr", ln.Addr().String(), "shards", len(m.Shards), "total_lines", m.TotalLines)
 	select {
 	case err := <-served:
@@ -103,9 +106,9 @@ func serve(ctx context.Context, cfg *config, m *manifest.Manifest, ln net.Listen
 	log.Info("router draining", "grace", gracePeriod.String())
 	sctx, cancel := context.WithTimeout(context.Background(), gracePeriod)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := fast.Shutdown(sctx); err != nil {
 		log.Warn("requests still in flight at the end of the grace period", "error", err)
-		srv.Close()
+		fast.Close()
 	}
 	log.Info("router stopped")
 	return nil
