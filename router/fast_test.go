@@ -554,3 +554,31 @@ func TestFastPathServeAfterShutdown(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorIs(t, s.Serve(ln), http.ErrServerClosed)
 }
+
+// TestFastPathRelaysOddFields has a hand-written replica send fields that
+// net/http's own response writer would clean up: the fast path must send
+// what net/http sends for the same Router.
+func TestFastPathRelaysOddFields(t *testing.T) {
+	raw := startRaw(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, _, err := readRequest(br); err != nil {
+				return
+			}
+			fmt.Fprint(c, "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nX-Odd: a\rb\r\nx-dup: 1\r\nX-Dup: 2\r\n"+
+				"Keep-Alive: timeout=5\r\nServer: replica\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\nEtag:   \"sp\"  \r\n"+
+				"Content-Length: 3\r\n\r\nok\n")
+		}
+	})
+	rt := newRouter(t, testManifest(t, []string{raw.url}), Options{})
+	f := serveFast(t, rt, nil, timeouts{})
+	got, _ := exchange(t, f.addr, get1("/lines/1"), 1, 0)
+	want, _ := exchange(t, f.reference, get1("/lines/1"), 1, 0)
+	require.NoError(t, got[0].err)
+	require.NoError(t, want[0].err)
+	assert.Equal(t, want[0].header, got[0].header)
+	assert.Equal(t, "ok\n", got[0].body)
+	assert.Equal(t, []string{"a b"}, got[0].header["X-Odd"])
+	assert.Equal(t, []string{"1", "2"}, got[0].header["X-Dup"])
+	assert.Empty(t, got[0].header["Server"])
+	assert.Zero(t, f.handovers())
+}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -87,11 +88,14 @@ func (w *fastResponse) add(key string, v []byte) {
 	start := len(w.fields)
 	w.fields = append(w.fields, key...)
 	w.fields = append(w.fields, ": "...)
-	for _, c := range v {
-		if c == '\r' || c == '\n' {
-			c = ' ' // as http.Header.Write does
+	at := len(w.fields)
+	w.fields = append(w.fields, v...)
+	if bytes.IndexByte(v, '\r') >= 0 {
+		for i, c := range w.fields[at:] {
+			if c == '\r' {
+				w.fields[at+i] = ' ' // as http.Header.Write does
+			}
 		}
-		w.fields = append(w.fields, c)
 	}
 	w.fields = append(w.fields, "\r\n"...)
 	w.index = append(w.index, relayedField{key: key, start: start, end: len(w.fields)})
