@@ -9,6 +9,8 @@
 // Every flag has an environment variable, which the flag overrides:
 // ROUTER_MANIFEST, PORT (listen on ":PORT"), ROUTER_RESPONSE_TIMEOUT,
 // ROUTER_CONNECT_TIMEOUT, LOG_LEVEL, LOG_FORMAT.
+//
+// The router runs procsPerCPU Go Ps per CPU unless GOMAXPROCS is set.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -38,7 +41,25 @@ const gracePeriod = 10 * time.Second
 // errUsage marks a mistake in the command line or settings; it exits 2.
 var errUsage = errors.New("usage")
 
+// procsPerCPU is how many Ps (GOMAXPROCS) the router runs per CPU that Go
+// would give it. Its socket calls hold their P for the whole system call
+// (see router/rawio_linux.go), and the kernel often preempts a thread in
+// the middle of one when the router shares its CPUs with the shards and
+// the clients; spare Ps keep the other goroutines running meanwhile.
+// Measured with lines bench on 2 CPUs (1000 connections, 3-4 runs each),
+// router/NGINX requests/s with three shards: 0.92-0.99 with 1 P per CPU,
+// 1.11-1.20 with 2, 1.08-1.17 with 3; with one shard 0.95-1.05 whatever
+// the number.
+// Fewer context switches too: the router's 0.20 a request become 0.13,
+// wrk's 0.18 become 0.05. Setting the number (runtime.GOMAXPROCS) also
+// stops Go from following a container's CPU limit when it changes while
+// the process runs.
+const procsPerCPU = 2
+
 func main() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(procsPerCPU * runtime.GOMAXPROCS(0))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
