@@ -273,9 +273,10 @@ func (c *fastConn) serve() {
 		}
 		if c.w.err == nil {
 			pending := c.buf[c.r:c.n] // the buffer goes with the connection
+			s.handovers.Add(1) // before net/http can answer
 			c.handOver = s.handoff.hand(&handoffConn{Conn: c.nc, pending: pending, headDeadline: c.headDeadline})
-			if c.handOver {
-				s.handovers.Add(1)
+			if !c.handOver {
+				s.handovers.Add(-1)
 			}
 		} else {
 			c.handOver = false
