@@ -16,9 +16,11 @@ import (
 
 // Server serves a Router on a listener. The common request, a plain GET or
 // HEAD of /lines/{n} (see parseHead), is read and answered by a small
-// HTTP/1.1 loop of its own, one goroutine per connection, which spends
-// about a third less CPU per request than net/http's (no background read
-// goroutine, context, parsed URL or header map per request). Every other
+// HTTP/1.1 loop of its own, one goroutine per connection, without
+// net/http's background read goroutine, context, parsed URL and header
+// maps per request: 1 allocation a request instead of 23, and with the raw
+// socket calls (rawio_linux.go) about 45 µs of CPU a request under load
+// instead of 75 (lines bench, 2 CPUs). Every other
 // request, from its first byte on, is for net/http: the connection is
 // handed over to HTTP, with the bytes read so far, and HTTP owns it from
 // then on. So /metrics, /readyz, a query string, HTTP/1.0, a body, a

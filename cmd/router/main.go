@@ -50,8 +50,8 @@ var errUsage = errors.New("usage")
 // router/NGINX requests/s with three shards: 0.92-0.99 with 1 P per CPU,
 // 1.11-1.20 with 2, 1.08-1.17 with 3; with one shard 0.95-1.05 whatever
 // the number.
-// Fewer context switches too: the router's 0.20 a request become 0.13,
-// wrk's 0.18 become 0.05. Setting the number (runtime.GOMAXPROCS) also
+// Fewer context switches too: the router's 0.2 a request become about
+// 0.1, wrk's 0.17 become 0.06. Setting the number (runtime.GOMAXPROCS) also
 // stops Go from following a container's CPU limit when it changes while
 // the process runs.
 const procsPerCPU = 2
