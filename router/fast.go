@@ -274,8 +274,10 @@ func (c *fastConn) serve() {
 			c.w.flush()
 		}
 		if c.w.err == nil {
-			pending := c.buf[c.r:c.n] // the buffer goes with the connection
-			s.handovers.Add(1) // before net/http can answer
+			// The buffer goes with the connection; the count comes first,
+			// before net/http can answer.
+			pending := c.buf[c.r:c.n]
+			s.handovers.Add(1)
 			c.handOver = s.handoff.hand(&handoffConn{Conn: c.nc, pending: pending, headDeadline: c.headDeadline})
 			if !c.handOver {
 				s.handovers.Add(-1)
