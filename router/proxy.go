@@ -48,7 +48,10 @@ func (rt *Router) proxy(w http.ResponseWriter, r *http.Request, s *shard, n int6
 		if next == nil && fail == failConnect && isTimeout(err) {
 			// A lone replica too busy to accept at once (a full backlog
 			// drops the SYN) gets a second chance; one that refused does not.
+			// The second dial outlasts the kernel's resend of the SYN (1 s),
+			// or a dropped one would time out again.
 			next = rep
+			r = r.WithContext(withPatientDial(r.Context()))
 		}
 		if next != nil {
 			rt.log.Debug("retrying", "shard", s.name, "replica", rep.name, "next", next.name, "reason", fail.String())

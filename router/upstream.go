@@ -44,6 +44,23 @@ type connPool struct {
 	waiters []chan *upConn // requests waiting for a returned connection, oldest first
 }
 
+// patientDialTimeout bounds the second dial to a lone replica whose first
+// dial timed out: above Linux's 1 s resend of a dropped SYN, as NGINX's
+// proxy_connect_timeout is in the generated config.
+const patientDialTimeout = 1500 * time.Millisecond
+
+type patientKey struct{}
+
+// withPatientDial marks ctx for a dial of patientDialTimeout at least.
+func withPatientDial(ctx context.Context) context.Context {
+	return context.WithValue(ctx, patientKey{}, true)
+}
+
+func patientDial(ctx context.Context) bool {
+	v, _ := ctx.Value(patientKey{}).(bool)
+	return v
+}
+
 // maxDialing is connPool.maxDialing.
 const maxDialing = 32
 
@@ -115,7 +132,11 @@ func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, bool, error) {
 		p.dialing++
 		p.mu.Unlock()
 	}
-	nc, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	d := &p.dialer
+	if patientDial(ctx) && d.Timeout < patientDialTimeout {
+		d = &net.Dialer{Timeout: patientDialTimeout, KeepAlive: p.dialer.KeepAlive}
+	}
+	nc, err := d.DialContext(ctx, "tcp", p.addr)
 	p.doneDialing()
 	if err != nil {
 		return nil, false, err

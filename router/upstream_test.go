@@ -302,3 +302,10 @@ func TestPoolWaitsForAReturnedConnection(t *testing.T) {
 	first.Close()
 	second.Close()
 }
+
+func TestPatientDialMarksOnlyItsContext(t *testing.T) {
+	ctx := context.Background()
+	assert.False(t, patientDial(ctx))
+	assert.True(t, patientDial(withPatientDial(ctx)))
+	assert.Greater(t, patientDialTimeout, time.Second, "must outlast the kernel's SYN resend")
+}
