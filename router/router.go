@@ -151,11 +151,15 @@ func setDefault(d *time.Duration, def time.Duration) {
 // NewTransport returns the pooled keep-alive transport the router uses by
 // default: it never consults proxy settings of the environment, never asks
 // for compression (bodies pass through byte for byte), and gives up on a
-// connection after connect and on headers after responseHeader.
+// connection after connect (patientDialTimeout for the second try at a lone
+// replica) and on headers after responseHeader.
 func NewTransport(connect, responseHeader time.Duration, idlePerHost int) *http.Transport {
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialerFor(ctx, d).DialContext(ctx, network, addr)
+		},
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   idlePerHost,
 		IdleConnTimeout:       90 * time.Second,

@@ -61,6 +61,17 @@ func patientDial(ctx context.Context) bool {
 	return v
 }
 
+// dialerFor returns d, or for a ctx marked withPatientDial a copy of d
+// that waits patientDialTimeout at least.
+func dialerFor(ctx context.Context, d *net.Dialer) *net.Dialer {
+	if patientDial(ctx) && d.Timeout < patientDialTimeout {
+		patient := *d
+		patient.Timeout = patientDialTimeout
+		return &patient
+	}
+	return d
+}
+
 // maxDialing is connPool.maxDialing.
 const maxDialing = 32
 
@@ -132,11 +143,7 @@ func (p *connPool) get(ctx context.Context, fresh bool) (*upConn, bool, error) {
 		p.dialing++
 		p.mu.Unlock()
 	}
-	d := &p.dialer
-	if patientDial(ctx) && d.Timeout < patientDialTimeout {
-		d = &net.Dialer{Timeout: patientDialTimeout, KeepAlive: p.dialer.KeepAlive}
-	}
-	nc, err := d.DialContext(ctx, "tcp", p.addr)
+	nc, err := dialerFor(ctx, &p.dialer).DialContext(ctx, "tcp", p.addr)
 	p.doneDialing()
 	if err != nil {
 		return nil, false, err
