@@ -63,6 +63,18 @@ var openReads = sync.OnceValues(func() (*reads, error) {
 	return newReads(os.Getenv("FILE_REPOSITORY_FILE_PATH"), os.Getenv("INDEX_FILE_PATH"))
 })
 
+// openFiles opens the Reads function's files before it serves, so that a
+// wrong path stops the process at once rather than failing every request.
+func openFiles(target string) error {
+	if target != "Reads" {
+		return nil
+	}
+	if _, err := openReads(); err != nil {
+		return fmt.Errorf("Reads: %w", err)
+	}
+	return nil
+}
+
 // newReads opens data and its index (by default data + "_index.txt").
 func newReads(dataPath, indexPath string) (*reads, error) {
 	data, err := os.Open(dataPath)
@@ -134,6 +146,9 @@ func main() {
 func run() error {
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", "Constant")
+	}
+	if err := openFiles(os.Getenv("FUNCTION_TARGET")); err != nil {
+		return err
 	}
 	port := os.Getenv("PORT")
 	if port == "" {

@@ -46,3 +46,15 @@ func TestReadsServesLines(t *testing.T) {
 	_, err = newReads(path+".missing", "")
 	assert.Error(t, err)
 }
+
+// TestReadsStopsOnAMissingFile: the floor refuses to start without its
+// files, rather than answering 500 to every request.
+func TestReadsStopsOnAMissingFile(t *testing.T) {
+	missing := t.TempDir() + "/missing.txt"
+	t.Setenv("FILE_REPOSITORY_FILE_PATH", missing)
+	t.Setenv("INDEX_FILE_PATH", "")
+	assert.NoError(t, openFiles("Constant"), "the ceiling needs no files")
+	err := openFiles("Reads")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), missing)
+}
