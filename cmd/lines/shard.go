@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -115,18 +116,31 @@ func (s *sharding) previousFiles(stderr io.Writer) []string {
 // removeStale removes the files of an earlier run that the new manifest m
 // no longer names, such as shard-4.txt after a re-cut into three shards,
 // so that the folder holds one consistent set. Only files inside the
-// folder are touched; the data file itself never is.
+// folder are touched; the data file and its index never are. Files are
+// compared as files (os.SameFile), not by how their paths are spelled: the
+// earlier run may have named the data file relative, this one absolute.
 func (s *sharding) removeStale(old []string, m *manifest.Manifest, stdout, stderr io.Writer) {
 	m.Dir = s.dir
-	keep := map[string]bool{filepath.Clean(s.path): true}
+	keep := []os.FileInfo{s.info}
+	named := []string{s.path + "_index.txt"}
 	for i := range m.Shards {
-		keep[filepath.Clean(m.DataPath(i))] = true
-		keep[filepath.Clean(m.IndexPath(i))] = true
+		named = append(named, m.DataPath(i), m.IndexPath(i))
 	}
-	dir := filepath.Clean(s.dir)
+	for _, f := range named {
+		if fi, err := os.Stat(f); err == nil {
+			keep = append(keep, fi)
+		}
+	}
+	dir, err := os.Stat(s.dir)
+	if err != nil {
+		return
+	}
 	for _, f := range old {
-		f = filepath.Clean(f)
-		if keep[f] || filepath.Dir(f) != dir {
+		fi, err := os.Lstat(f)
+		if err != nil || !fi.Mode().IsRegular() || slices.ContainsFunc(keep, func(k os.FileInfo) bool { return os.SameFile(k, fi) }) {
+			continue
+		}
+		if in, err := os.Stat(filepath.Dir(f)); err != nil || !os.SameFile(in, dir) {
 			continue
 		}
 		switch err := os.Remove(f); {

@@ -322,3 +322,26 @@ func TestShardRerunRemovesStaleShards(t *testing.T) {
 	assert.Contains(t, stderr, "cannot be read")
 	testenv.DirHolds(t, out, append(files(1), "shard-9.txt")...)
 }
+
+// TestShardRerunKeepsTheDataFile: the data file and its index sit in the
+// folder and the two runs spell them differently (relative, then
+// absolute); the second run still knows them as its own input.
+func TestShardRerunKeepsTheDataFile(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.txt")
+	data := testenv.Varied(400)
+	require.NoError(t, os.WriteFile(src, data, 0o644))
+	t.Chdir(dir)
+
+	_, stderr, err := callLines("shard", "big.txt", "--shards", "2", "--no-split", "--out", ".")
+	require.NoError(t, err, stderr)
+	stdout, stderr, err := callLines("shard", src, "--shards", "2", "--out", ".")
+	require.NoError(t, err, stderr)
+	assert.NotContains(t, stdout, "removed")
+	got, err := os.ReadFile(src)
+	require.NoError(t, err, "the data file must survive a re-run")
+	assert.Equal(t, data, got)
+	assert.FileExists(t, src+"_index.txt")
+	testenv.DirHolds(t, dir, "big.txt", "big.txt_index.txt", "manifest.json",
+		"shard-1.txt", "shard-1.txt_index.txt", "shard-2.txt", "shard-2.txt_index.txt")
+}
