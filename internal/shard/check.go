@@ -72,7 +72,29 @@ func (sh *Shard) check() error {
 		prev, prevAt = off, i
 	}
 	if sh.last-sh.line0+1 == sh.entries {
+		if err := sh.checkFinalNewline(); err != nil {
+			return err
+		}
 		return sh.checkLastLine(prev)
+	}
+	return nil
+}
+
+// checkFinalNewline: the data's last line is the shard's last, so unless
+// it is the whole file's last line it must end with '\n'; otherwise the
+// settings say the file goes on after data that ends mid-line.
+func (sh *Shard) checkFinalNewline() error {
+	if sh.last == sh.total {
+		return nil
+	}
+	var b [1]byte
+	if _, err := sh.data.ReadAt(b[:], sh.dataSize-1); err != nil {
+		return fmt.Errorf("data %s: %w", sh.dataPath, err)
+	}
+	if b[0] != '\n' {
+		return sh.mismatch("data %s does not end with '\\n', so its last line, %d, is the last of the file, "+
+			"but FILE_TOTAL_LINES=%d says the file goes on: check FILE_TOTAL_LINES and INDEX_LAST_LINE_NUMBER",
+			sh.dataPath, sh.last, sh.total)
 	}
 	return nil
 }

@@ -150,6 +150,10 @@ func (sh *Shard) setRange(o Options) error {
 	switch {
 	case e == 0 && sh.first == 1 && sh.last == 0:
 		// An empty file: no lines to serve, every number is beyond the end.
+		if sh.dataSize > 0 {
+			return sh.mismatch("index %s is empty but data %s has %d bytes: rebuild the index (lines index %s)",
+				sh.indexPath, sh.dataPath, sh.dataSize, sh.dataPath)
+		}
 	case sh.last == 0 && sh.first == 1:
 		sh.last = e
 	case sh.last == 0 && sh.base != 0:

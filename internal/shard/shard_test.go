@@ -132,6 +132,7 @@ func TestOpenRejects(t *testing.T) {
 	wholeIdx := whole + "_index.txt"
 	other := testenv.WriteIndexed(t, dir, "other.txt", bytes.Repeat([]byte("a much longer line than before\n"), 30))
 	grown := write("grown.txt", append(append([]byte(nil), data...), "an extra line\n"...))
+	unterminated := testenv.WriteIndexed(t, dir, "unterminated.txt", []byte("a\nb"))
 	for _, tc := range []struct {
 		name string
 		o    Options
@@ -149,6 +150,9 @@ func TestOpenRejects(t *testing.T) {
 		{"total below last", Options{DataPath: whole, IndexPath: wholeIdx, Last: 30, Total: 29}, "FILE_TOTAL_LINES=29"},
 		{"slice with a range of another size", Options{DataPath: filepath.Join(dir, "slice.txt"), IndexPath: filepath.Join(dir, "global_index.txt"), First: 12, Last: 22, Total: 30}, "too few"},
 		{"slice with a whole index", Options{DataPath: filepath.Join(dir, "slice.txt"), IndexPath: wholeIdx, First: 11, Last: 20, Total: 30}, "does not fit data"},
+		{"empty index of a non-empty file", Options{DataPath: whole, IndexPath: write("empty_index.txt", nil)}, "index " + dir + "/empty_index.txt is empty but data"},
+		{"file goes on after a last line without newline", Options{DataPath: unterminated, IndexPath: unterminated + "_index.txt", Total: 5}, "does not end with '\\n'"},
+		{"range ends at an unterminated line before the end", Options{DataPath: unterminated, IndexPath: unterminated + "_index.txt", Last: 2, Total: 3}, "FILE_TOTAL_LINES=3 says the file goes on"},
 		{"entries out of order", Options{DataPath: whole, IndexPath: write("order_index.txt", append(append([]byte(nil), idx[13:26]...), idx[:13]...)), Last: 2, Total: 30}, "was the index built"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
