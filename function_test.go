@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/assert"
@@ -244,6 +246,42 @@ func TestDamagedMidStream(t *testing.T) {
 	assert.Equal(t, 200, get(s, "GET", "/healthz").Code, "still alive")
 }
 
+// TestBodilessAnswersCheckTheFiles: HEAD and 304 send no line, but they
+// still say a line is there with that length and tag; after the index is
+// rewritten in place (same size, entries shifted by one) they answer 500
+// like GET, and /readyz does not give the file's path away.
+func TestBodilessAnswersCheckTheFiles(t *testing.T) {
+	t.Parallel()
+	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", []byte("a\nbbbbbbbbbb\nccc\n"))
+	s, err := Open(context.Background(), envconfig.MapLookuper(map[string]string{"FILE_REPOSITORY_FILE_PATH": path}), io.Discard)
+	require.NoError(t, err)
+	head := get(s, "HEAD", "/lines/1")
+	require.Equal(t, 200, head.Code)
+	assert.Equal(t, "2", head.Header().Get("Content-Length"))
+	etag := head.Header().Get("ETag")
+	assert.Equal(t, 304, get(s, "GET", "/lines/1", "If-None-Match", etag).Code)
+
+	// File times move with the kernel's tick (a few ms): a rewrite in the
+	// same tick as the open would keep the times the shard saw.
+	time.Sleep(20 * time.Millisecond)
+	idx, err := os.ReadFile(path + "_index.txt")
+	require.NoError(t, err)
+	rotated := append(append([]byte(nil), idx[13:]...), idx[:13]...)
+	f, err := os.OpenFile(path+"_index.txt", os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(rotated, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	assert.Equal(t, 500, get(s, "HEAD", "/lines/1").Code)
+	assert.Equal(t, 500, get(s, "GET", "/lines/1", "If-None-Match", etag).Code)
+	assert.Equal(t, 500, get(s, "GET", "/lines/2").Code)
+	ready := get(s, "GET", "/readyz")
+	assert.Equal(t, 503, ready.Code)
+	assert.Contains(t, ready.Body.String(), "changed after it opened them")
+	assert.NotContains(t, ready.Body.String(), path, "no file names in answers")
+}
+
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	s := open(t, []byte("a\nb\n"), nil)
@@ -273,7 +311,10 @@ func TestDrain(t *testing.T) {
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", []byte("a\nb\nc\n"))
+	dir := t.TempDir()
+	path := testenv.WriteIndexed(t, dir, "data.txt", []byte("a\nb\nc\n"))
+	empty := filepath.Join(dir, "empty_index.txt")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -281,7 +322,10 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 	}{
 		{"no data file", map[string]string{}, "FILE_REPOSITORY_FILE_PATH is required"},
 		{"missing data file", map[string]string{"FILE_REPOSITORY_FILE_PATH": path + ".nope"}, "FILE_REPOSITORY_FILE_PATH"},
-		{"missing index", map[string]string{"FILE_REPOSITORY_FILE_PATH": path, "INDEX_FILE_PATH": path}, "not a multiple of 13"},
+		{"missing index", map[string]string{"FILE_REPOSITORY_FILE_PATH": path, "INDEX_FILE_PATH": path + ".gone"}, "INDEX_FILE_PATH"},
+		{"data as its own index", map[string]string{"FILE_REPOSITORY_FILE_PATH": path, "INDEX_FILE_PATH": path}, "not a multiple of 13"},
+		{"total lines set to 0", map[string]string{"FILE_REPOSITORY_FILE_PATH": path, "FILE_TOTAL_LINES": "0"}, "FILE_TOTAL_LINES=0 is below the last line served, 3"},
+		{"empty index of a non-empty file", map[string]string{"FILE_REPOSITORY_FILE_PATH": path, "INDEX_FILE_PATH": empty}, "is empty but data"},
 		{"first beyond the index", map[string]string{"FILE_REPOSITORY_FILE_PATH": path, "INDEX_FIRST_LINE_NUMBER": "2", "INDEX_LAST_LINE_NUMBER": "9"}, "too few"},
 		{"bad number", map[string]string{"FILE_REPOSITORY_FILE_PATH": path, "INDEX_LAST_LINE_NUMBER": "two"}, `INDEX_LAST_LINE_NUMBER="two"`},
 	} {

@@ -2,6 +2,7 @@ package lineserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -119,7 +120,12 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, err error) i
 		return s.methodNotAllowed(w, "GET, HEAD")
 	}
 	if err != nil {
-		problem.Write(w, http.StatusServiceUnavailable, err.Error())
+		detail := err.Error()
+		if errors.Is(err, shard.ErrDamaged) {
+			// The full error, with file names, was logged when it was found.
+			detail = "the shard's data or index changed after it opened them; the details are in its log"
+		}
+		problem.Write(w, http.StatusServiceUnavailable, detail)
 		return http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
