@@ -8,6 +8,7 @@ package lineserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,19 +26,30 @@ import (
 
 func init() { functions.HTTP("Lines", serveLines) }
 
-// coldStart opens the shard once, on the first request or when a binary
-// calls Start, and keeps the error if that fails.
-var coldStart = sync.OnceValues(func() (*Server, error) {
-	s, err := Open(context.Background(), envconfig.OsLookuper(), os.Stderr)
-	if err != nil {
-		logging.New(os.Stderr, "", slog.LevelInfo).Error("cold start failed", "error", err)
-	}
-	return s, err
-})
+// cold is the shard the registered function serves, opened once: on the
+// first request, or before listening when a binary calls Start.
+var cold coldShard
+
+type coldShard struct {
+	once   sync.Once
+	srv    *Server
+	err    error
+	logged sync.Once
+}
+
+func (c *coldShard) open() (*Server, error) {
+	c.once.Do(func() { c.srv, c.err = Open(context.Background(), envconfig.OsLookuper(), os.Stderr) })
+	return c.srv, c.err
+}
 
 func serveLines(w http.ResponseWriter, r *http.Request) {
-	s, err := coldStart()
+	s, err := cold.open()
 	if err != nil {
+		// Served by a framework that did not call Start: the reason goes to
+		// the log once, and every request gets a 503.
+		cold.logged.Do(func() {
+			logging.New(os.Stderr, os.Getenv("LOG_FORMAT"), slog.LevelInfo).Error("cold start failed", "error", err)
+		})
 		problem.Write(w, http.StatusServiceUnavailable, "the shard could not open its files; the reason is in its log")
 		return
 	}
@@ -46,8 +58,9 @@ func serveLines(w http.ResponseWriter, r *http.Request) {
 
 // Start opens the shard that the registered function serves, once, and
 // returns it. A binary calls it before it starts listening, so that a bad
-// setting or file stops the process at once.
-func Start() (*Server, error) { return coldStart() }
+// setting or file stops the process at once; it reports the error itself,
+// which Start does not log.
+func Start() (*Server, error) { return cold.open() }
 
 // Open reads the configuration from l, opens and checks the shard's files,
 // and returns its server, which logs to logw.
@@ -69,6 +82,11 @@ func Open(ctx context.Context, l envconfig.Lookuper, logw io.Writer) (*Server, e
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TotalLines != nil && *cfg.TotalLines < sh.Last() {
+		// Open takes 0 for unset; a FILE_TOTAL_LINES set to 0 is a mistake.
+		sh.Close()
+		return nil, fmt.Errorf("%w: FILE_TOTAL_LINES=%d is below the last line served, %d", config.ErrInvalid, *cfg.TotalLines, sh.Last())
 	}
 	log := logging.New(logw, cfg.LogFormat, cfg.LogLevel)
 	log.Info("shard open", "data", cfg.DataPath, "index", cfg.IndexPath,

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -99,6 +100,7 @@ func TestBadSettingsStopAtOnce(t *testing.T) {
 		{"truncated index", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_FILE_PATH=" + filepath.Join(dir, "short_index.txt")}, "not a multiple of 13"},
 		{"bad number", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_FIRST_LINE_NUMBER=first"}, "INDEX_FIRST_LINE_NUMBER"},
 		{"range beyond the index", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_LAST_LINE_NUMBER=5"}, "too few"},
+		{"total lines 0", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "FILE_TOTAL_LINES=0"}, "FILE_TOTAL_LINES=0 is below the last line served, 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := testenv.FreePort(t)
@@ -107,6 +109,7 @@ func TestBadSettingsStopAtOnce(t *testing.T) {
 			code := p.Wait(5 * time.Second)
 			assert.Equal(t, 1, code, p.Output())
 			assert.Contains(t, p.Output(), tc.want)
+			assert.Len(t, strings.Split(strings.TrimSpace(p.Output()), "\n"), 1, "one message: %s", p.Output())
 			_, err := http.Get(testenv.URL(port) + "/healthz")
 			assert.Error(t, err, "it never listened")
 		})

@@ -43,8 +43,10 @@ type Config struct {
 
 // Load reads the configuration from l (envconfig.OsLookuper() for the
 // process environment) and validates it, reporting every problem at once.
+// A variable set to "" counts as unset.
 func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	var c Config
+	l = unsetIfEmpty{l}
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, NameSetting[Config](err, l))
 	}
@@ -55,6 +57,17 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		c.IndexPath = c.DataPath + "_index.txt"
 	}
 	return &c, nil
+}
+
+// unsetIfEmpty makes a variable set to the empty string count as unset, as
+// a compose file's `VAR=` means: it gets its default, or is reported
+// missing if it is required. go-envconfig alone would take "" as 0 for a
+// number with a default.
+type unsetIfEmpty struct{ envconfig.Lookuper }
+
+func (u unsetIfEmpty) Lookup(key string) (string, bool) {
+	v, ok := u.Lookuper.Lookup(key)
+	return v, ok && v != ""
 }
 
 // Validate checks the settings against each other.

@@ -24,6 +24,32 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
 }
 
+// TestLoadEmptyIsUnset: a variable set to "" gets its default, as if it
+// were not set, whatever its type.
+func TestLoadEmptyIsUnset(t *testing.T) {
+	t.Parallel()
+	c, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{
+		"FILE_REPOSITORY_FILE_PATH": "d.txt",
+		"INDEX_FILE_PATH":           "",
+		"INDEX_FIRST_LINE_NUMBER":   "",
+		"INDEX_LAST_LINE_NUMBER":    "",
+		"FILE_TOTAL_LINES":          "",
+		"PORT":                      "",
+		"LOG_LEVEL":                 "",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "d.txt_index.txt", c.IndexPath)
+	assert.Equal(t, int64(1), c.First)
+	assert.Nil(t, c.Last)
+	assert.Nil(t, c.TotalLines)
+	assert.Equal(t, "8080", c.Port)
+	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+
+	_, err = Load(context.Background(), envconfig.MapLookuper(map[string]string{"FILE_REPOSITORY_FILE_PATH": ""}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "FILE_REPOSITORY_FILE_PATH is required")
+}
+
 func TestLoadEverything(t *testing.T) {
 	t.Parallel()
 	c, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{
