@@ -209,7 +209,9 @@ func cloudRunService(m *manifest.Manifest, i int, opts CloudRunOptions) (knServi
 		Liveness:     knProbe{HTTPGet: knHTTPGet{Path: "/healthz", Port: containerPort}, PeriodSeconds: 10, TimeoutSeconds: 1, FailureThreshold: 3},
 	}
 	for _, k := range []string{"FILE_REPOSITORY_FILE_PATH", "INDEX_FILE_PATH", "INDEX_FIRST_LINE_NUMBER", "INDEX_LAST_LINE_NUMBER", "FILE_TOTAL_LINES"} {
-		c.Env = append(c.Env, knEnv{Name: k, Value: env[k]})
+		if v, ok := env[k]; ok {
+			c.Env = append(c.Env, knEnv{Name: k, Value: v})
+		}
 	}
 	annotations := map[string]string{
 		"autoscaling.knative.dev/minScale":     strconv.Itoa(opts.MinInstances),

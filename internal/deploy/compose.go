@@ -227,16 +227,22 @@ func shardService(m *manifest.Manifest, i int, image string, paths hostPaths) (c
 	return svc, nil
 }
 
-// shardEnv is the environment that gives shard i its files and range.
+// shardEnv is the environment that gives shard i its files and range. The
+// one shard of an empty file (lines 1 to 0) gets no INDEX_LAST_LINE_NUMBER,
+// which a shard takes from its empty index.
 func shardEnv(m *manifest.Manifest, i int, data, index string) map[string]string {
 	s := m.Shards[i]
-	return map[string]string{
+	env := map[string]string{
 		"FILE_REPOSITORY_FILE_PATH": data,
 		"INDEX_FILE_PATH":           index,
 		"INDEX_FIRST_LINE_NUMBER":   strconv.FormatInt(s.First, 10),
 		"INDEX_LAST_LINE_NUMBER":    strconv.FormatInt(s.Last, 10),
 		"FILE_TOTAL_LINES":          strconv.FormatInt(m.TotalLines, 10),
 	}
+	if s.Last < s.First {
+		delete(env, "INDEX_LAST_LINE_NUMBER")
+	}
+	return env
 }
 
 // urlHosts returns the port that s's URLs share and the host names other
