@@ -74,6 +74,7 @@ func TestStatuses(t *testing.T) {
 		{"plus", "GET", "/lines/+5", 400, ""},
 		{"empty", "GET", "/lines/", 400, ""},
 		{"beyond int64", "GET", "/lines/9223372036854775808", 400, ""},
+		{"beyond int64, negative", "GET", "/lines/-9223372036854775808", 400, ""},
 		{"space", "GET", "/lines/%201", 400, ""},
 		{"deeper path", "GET", "/lines/1/2", 404, ""},
 		{"no number", "GET", "/lines", 404, ""},
