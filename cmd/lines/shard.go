@@ -14,6 +14,7 @@ import (
 
 	"github.com/lineserver/lineserver/internal/index"
 	"github.com/lineserver/lineserver/internal/manifest"
+	"github.com/lineserver/lineserver/internal/shard"
 	"github.com/lineserver/lineserver/internal/split"
 )
 
@@ -227,6 +228,14 @@ func (s *sharding) inPlace(ctx context.Context, stdout, stderr io.Writer) (*mani
 	if err != nil {
 		return nil, fmt.Errorf("index %s: %w; check it with: lines verify %s", idxPath, err, s.path)
 	}
+	// The check every shard makes at start, here before a manifest names
+	// the files: 64 entries against the data, and the data's last line
+	// against the index's end (a stale index of a file that grew).
+	sh, err := shard.Open(shard.Options{DataPath: s.path, IndexPath: idxPath})
+	if err != nil {
+		return nil, fmt.Errorf("%w; check it with: lines verify %s", err, s.path)
+	}
+	sh.Close()
 
 	var cuts []int64
 	if s.shards > 0 {

@@ -177,6 +177,8 @@ func TestShardNoSplitBadIndex(t *testing.T) {
 		{"not a whole file", "000000000005\n000000000007\n000000000009\n", "entry 0 is 5, not 0"},
 		{"another file", "000000000000\n000000000002\n000000000040\n", "line 3 starts at byte 40, beyond the data's 6 bytes"},
 		{"empty", "", "it is empty but the data file is not"},
+		{"stale: the file grew", "000000000000\n000000000002\n", "has more lines than index"},
+		{"entries of another file", "000000000000\n000000000003\n000000000004\n", "was the index built for this file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
