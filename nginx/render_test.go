@@ -278,7 +278,9 @@ func inputs(m *manifest.Manifest) []string {
 	}
 	return append(out, "", "-", "0", "-0", "00", "-00", "abc", "1.5", "1e3", " 1", "1 ", "--1", "1-", "0x1", "١",
 		"9223372036854775807", "-9223372036854775807", "9223372036854775808", "-9223372036854775808",
-		"09223372036854775808", "99999999999999999999", "18446744073709551617")
+		"09223372036854775808", "99999999999999999999", "18446744073709551617",
+		// PCRE's $ matches before a final newline; the patterns must not.
+		"5\n", "-1\n", "1\n\n", "\n5", "5\r", "5\x00")
 }
 
 // TestRenderedRoutesMatchTheGoServers reads the routing back from rendered
