@@ -133,7 +133,7 @@ func TestNginxAnswersItself(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.status, resp.StatusCode)
 			assert.Equal(t, problem.ContentType, resp.Header.Get("Content-Type"))
-			want := problem.Body(tc.status, "")
+			want := bodyOf(tc.status)
 			assert.Equal(t, strconv.Itoa(len(want)), resp.Header.Get("Content-Length"))
 			if tc.method == "HEAD" {
 				assert.Empty(t, body)
@@ -150,6 +150,7 @@ func TestNginxAnswersItself(t *testing.T) {
 		for raw, status := range map[string]int{
 			"GARBAGE\r\n\r\n":                                                                                400,
 			"GET /lines/1 HTTP/1.1\r\n\r\n":                                                                  400, // no Host
+			"GET /lines/1 HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n":                                            400,
 			"GET /lines/1 HTTP/2.0\r\nHost: x\r\n\r\n":                                                       505,
 			"GET /lines/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n":                            501,
 			"GET /lines/" + strings.Repeat("0", 9000) + "1 HTTP/1.1\r\nHost: x\r\n\r\n":                      414,
@@ -157,7 +158,7 @@ func TestNginxAnswersItself(t *testing.T) {
 			"GET /lines/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" + strings.Repeat("b", 20000): 413,
 			// Refused for its method before its body is looked at.
 			"POST /lines/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" + strings.Repeat("b", 20000): 405,
-			"PUT /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" + strings.Repeat("b", 20000):    405,
+			"PUT /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" + strings.Repeat("b", 20000):     405,
 		} {
 			conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 			require.NoError(t, err)
@@ -169,9 +170,12 @@ func TestNginxAnswersItself(t *testing.T) {
 			conn.Close()
 			assert.Equal(t, status, resp.StatusCode, "%.40q", raw)
 			assert.Equal(t, problem.ContentType, resp.Header.Get("Content-Type"), "%.40q", raw)
-			want := problem.Body(status, "")
-			if status == 413 {
+			want := bodyOf(status)
+			switch status {
+			case 413:
 				want = problem.BodyTooLarge("16 KiB") // not a line beyond the end
+			case 400:
+				want = problem.BadRequest() // not a bad line number
 			}
 			assert.Equal(t, string(want), string(body), "%.40q", raw)
 		}
@@ -386,7 +390,7 @@ func TestNginxServesRealShards(t *testing.T) {
 		for path, want := range map[string]int{"/lines/20001": 413, "/lines/-20001": 413, "/lines/0": 400, "/lines/x": 400} {
 			status, body, _ := get(t, client, base, path)
 			assert.Equal(t, want, status, path)
-			assert.Equal(t, string(problem.Body(want, "")), string(body), path)
+			assert.Equal(t, string(bodyOf(want)), string(body), path)
 		}
 	})
 

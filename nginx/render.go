@@ -53,7 +53,7 @@ var confTemplate = template.Must(template.New("nginx.conf").
 // Render writes the complete nginx.conf for m: one upstream per shard with
 // its replicas, a map from the line number (positive or negative, leading
 // zeros allowed) to the shard, and NGINX's own answers, as
-// application/problem+json bodies equal to problem.Body(status, ""), for
+// application/problem+json bodies (bodyOf), for
 // malformed numbers (400), numbers beyond the end of the file (413), other
 // paths (404) and methods (405), and /healthz.
 //
@@ -149,7 +149,7 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 	}
 	for _, p := range errorPages {
 		p.Page = cmp.Or(p.Page, strconv.Itoa(p.Code()))
-		body := string(problem.Body(p.Code(), ""))
+		body := string(bodyOf(p.Code()))
 		if p.Body != "" {
 			body = p.Body
 		}
@@ -226,7 +226,9 @@ func listenDirective(addr string) (string, error) {
 // error_page. The errors of the locations (400, 404, 413) are answered there
 // with their bodies: an error_page 400 or 413 would close the connection.
 var errorPages = []errorPage{
-	{Status: http.StatusBadRequest},
+	// Its own 400 is a request that is not HTTP/1.1 (no Host header), not a
+	// bad line number, which the locations answer.
+	{Status: http.StatusBadRequest, Page: "400-request", Body: string(problem.BadRequest())},
 	{Status: http.StatusNotFound}, // of the internal locations of these pages
 	{Status: http.StatusMethodNotAllowed, Allow: "GET, HEAD"},
 	// Its own 413 is a request body over client_max_body_size, not a line
@@ -247,10 +249,21 @@ var errorPages = []errorPage{
 // maxBody is client_max_body_size in nginx.conf.tmpl.
 const maxBody = "16 KiB"
 
-// problemBody is problem.Body(status, ""), escaped for a single-quoted
-// NGINX string.
+// notFoundDetail is the detail of NGINX's 404: unlike a shard or the
+// router, it has no /readyz or /metrics of its own.
+const notFoundDetail = "the only resources are /lines/{n} and /healthz"
+
+// bodyOf is the problem+json body NGINX answers status with in a location.
+func bodyOf(status int) []byte {
+	if status == http.StatusNotFound {
+		return problem.Body(status, notFoundDetail)
+	}
+	return problem.Body(status, "")
+}
+
+// problemBody is bodyOf(status), escaped for a single-quoted NGINX string.
 func problemBody(status int) (string, error) {
-	return quoteSingle(string(problem.Body(status, "")))
+	return quoteSingle(string(bodyOf(status)))
 }
 
 // quoteSingle escapes s for the inside of a single-quoted NGINX string.

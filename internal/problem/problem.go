@@ -117,6 +117,22 @@ func Body(status int, detail string) []byte {
 	return append(b, '\n')
 }
 
+// BadRequest is the body of a front door's own 400 for a request that is
+// not valid HTTP/1.1 (no Host header, two of them): not a bad line number,
+// so it has a type and title of its own.
+func BadRequest() []byte {
+	b, err := json.Marshal(Details{
+		Type:   "urn:lineserver:problem:bad-request",
+		Title:  "Bad request",
+		Status: http.StatusBadRequest,
+		Detail: "the request is not valid HTTP/1.1, for example it has no Host header or two",
+	})
+	if err != nil {
+		panic(err)
+	}
+	return append(b, '\n')
+}
+
 // BodyTooLarge is the body of NGINX's own 413 for a request body over
 // limit (GET and HEAD have no use for one). It shares its status with a
 // line beyond the end of the file, so it has a type and title of its own.
