@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -35,4 +36,21 @@ func TestPatientDialReachesABusyLoneReplica(t *testing.T) {
 		assert.Equal(t, "line 7 of shard-1\n", rec.Body.String())
 		t.Logf("answered after %v", took.Round(time.Millisecond))
 	})
+}
+
+// TestHealthChecksWaitOutABusyReplica: checks whose connection attempts
+// are dropped by a full accept queue count as slow, not as a replica
+// down: it stays in service until three in a row, as a slow /readyz does.
+func TestHealthChecksWaitOutABusyReplica(t *testing.T) {
+	l := testenv.ListenFull(t)
+	rt := newRouter(t, testManifest(t, []string{"http://" + l.Addr().String()}), Options{
+		ConnectTimeout: 50 * time.Millisecond, HealthTimeout: 200 * time.Millisecond,
+	})
+	rep := rt.shards[0].replicas[0]
+	ctx := context.Background()
+	rt.CheckHealth(ctx)
+	rt.CheckHealth(ctx)
+	assert.True(t, rep.healthy.Load(), "two dropped connection attempts keep it")
+	rt.CheckHealth(ctx)
+	assert.False(t, rep.healthy.Load(), "three in a row eject it")
 }

@@ -301,7 +301,7 @@ const slowChecksToEject = 3
 // one every RecheckInterval, until ctx ends, starting at once. A replica
 // that answers 200 in time is healthy; a refused connection or another
 // status ejects it until a later check passes, and so do
-// slowChecksToEject timeouts in a row.
+// slowChecksToEject timeouts in a row, connecting or answering.
 func (rt *Router) Run(ctx context.Context) {
 	t := time.NewTicker(rt.opts.RecheckInterval)
 	defer t.Stop()
@@ -352,8 +352,10 @@ func (rt *Router) check(ctx context.Context, rep *replica) {
 	case err == nil:
 	case errors.Is(ctx.Err(), context.Canceled):
 		return // the router is stopping; keep the last verdict
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) && rep.slowChecks.Add(1) < slowChecksToEject:
-		return // busy, perhaps: keep the last verdict for now
+	case (errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err)) && rep.slowChecks.Add(1) < slowChecksToEject:
+		// Busy, perhaps: keep the last verdict for now. That includes a
+		// connect timeout, a SYN dropped by a full accept queue.
+		return
 	default:
 		rt.setHealth(rep, false, err.Error())
 		return
