@@ -32,7 +32,8 @@ import (
 // must end within ReadHeaderTimeout (ReadTimeout if zero, for both), a
 // connection waiting for its next request is closed after IdleTimeout
 // (ReadTimeout if zero), and writing a response must end within
-// WriteTimeout of its request. (The idle and write deadlines are not set
+// WriteTimeout of its request, and each further 32 KiB of a long body
+// within the Router's BodyWriteTimeout of the last. (The idle and write deadlines are not set
 // again for a request that comes within an eighth of the timeout, at most
 // a second, of the last time they were: they may come that much early.)
 // A head longer than the connection's read buffer (4 KiB) or than
@@ -250,6 +251,12 @@ func (c *fastConn) serve() {
 	// ends, as net/http's does, and the proxy counts it as 499.
 	c.w = newFastResponse(c.bw, cancel)
 	c.w.draining = &s.shutdown
+	c.w.extendWrite = func(t time.Time) {
+		if t.After(c.writeDeadline) {
+			c.writeDeadline = t
+			c.nc.SetWriteDeadline(t)
+		}
+	}
 	c.req = (&http.Request{
 		Method: http.MethodGet, URL: &url.URL{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: make(http.Header, 2),
@@ -394,6 +401,13 @@ func (c *fastConn) serveRequest(h *reqHead) (reuse bool) {
 	buf := c.buf[c.r:c.n]
 	if d := s.HTTP.WriteTimeout; d > 0 {
 		c.renewWriteDeadline(d)
+	}
+	if c.bw.Buffered() > 0 {
+		// Answers to earlier pipelined requests go out before this one
+		// waits for its shard. Only pipelined requests pay this write.
+		if c.w.flush(); c.w.err != nil {
+			return false
+		}
 	}
 	r := c.req
 	r.Method = http.MethodGet

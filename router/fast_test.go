@@ -404,7 +404,7 @@ func TestFastPathTimeouts(t *testing.T) {
 }
 
 // TestFastPathWriteTimeout: a client that does not read a long answer is
-// cut by the write timeout.
+// cut by the write timeouts.
 func TestFastPathWriteTimeout(t *testing.T) {
 	fs := fakes(1)
 	long := strings.Repeat("x", 64<<20)
@@ -412,7 +412,7 @@ func TestFastPathWriteTimeout(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, long)
 	}
-	rt := newRouter(t, testManifest(t, []string{fs[0].start(t)}), Options{})
+	rt := newRouter(t, testManifest(t, []string{fs[0].start(t)}), Options{BodyWriteTimeout: 300 * time.Millisecond})
 	f := serveFast(t, rt, fs, timeouts{write: 300 * time.Millisecond})
 	c, err := net.Dial("tcp", f.addr)
 	require.NoError(t, err)
@@ -580,5 +580,40 @@ func TestFastPathRelaysOddFields(t *testing.T) {
 	assert.Equal(t, []string{"a b"}, got[0].header["X-Odd"])
 	assert.Equal(t, []string{"1", "2"}, got[0].header["X-Dup"])
 	assert.Empty(t, got[0].header["Server"])
+	assert.Zero(t, f.handovers())
+}
+
+// TestFastPathPipelinedAnswerGoesOutFirst: of two pipelined requests, the
+// second waits on a shard that answers only once the client has the first
+// answer. The first must not wait in the buffer for the second.
+func TestFastPathPipelinedAnswerGoesOutFirst(t *testing.T) {
+	fs := fakes(3)
+	release := make(chan struct{})
+	fs[1].handle = func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.Write([]byte("slow\n"))
+	}
+	m := testManifest(t, []string{fs[0].start(t)}, []string{fs[1].start(t)}, []string{fs[2].start(t)})
+	f := serveFast(t, newRouter(t, m, Options{}), fs, timeouts{})
+
+	c, err := net.Dial("tcp", f.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, get1("/lines/1")+get1("/lines/150"))
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err, "the first answer must come while the second waits")
+	body, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, "line 1 of shard-1\n", string(body))
+	close(release)
+	resp, err = http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	assert.Equal(t, "slow\n", string(body))
 	assert.Zero(t, f.handovers())
 }

@@ -258,7 +258,7 @@ func (rt *Router) relay(w http.ResponseWriter, r *http.Request, s *shard, resp *
 	if r.Method == http.MethodHead {
 		return
 	}
-	if err := copyBody(w, resp.Body); err != nil {
+	if err := copyBody(w, resp.Body, rt.opts.BodyWriteTimeout); err != nil {
 		if r.Context().Err() == nil {
 			rt.log.Warn("body broke off", "shard", s.name, "error", err)
 		}
@@ -269,16 +269,33 @@ func (rt *Router) relay(w http.ResponseWriter, r *http.Request, s *shard, resp *
 // copyBufs holds the buffers that bodies are streamed through.
 var copyBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 
+// writeDeadliner is a response writer whose write deadline can be moved:
+// net/http's (as http.ResponseController finds it) and the fast path's.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// keepWriting gives the next write to w, of a long body, d from now; 0
+// leaves the deadline alone.
+func keepWriting(w io.Writer, d time.Duration) {
+	if wd, ok := w.(writeDeadliner); ok && d > 0 {
+		wd.SetWriteDeadline(time.Now().Add(d))
+	}
+}
+
 // copyBody streams body to w through a pooled buffer. It does not use
 // io.Copy, whose path through the server's ReadFrom and the TCP
 // connection's generic ReadFrom allocates a fresh 32 KiB buffer for every
-// line longer than 512 bytes.
-func copyBody(w io.Writer, body io.Reader) error {
+// line longer than 512 bytes. Every write after the first gets timeout
+// (Options.BodyWriteTimeout) from its start, so the server's WriteTimeout,
+// counted from the request, does not cut a long line short.
+func copyBody(w io.Writer, body io.Reader, timeout time.Duration) error {
 	buf := copyBufs.Get().(*[32 << 10]byte)
 	defer copyBufs.Put(buf)
-	for {
+	for first := true; ; first = false {
 		n, err := body.Read(buf[:])
 		if n > 0 {
+			if !first {
+				keepWriting(w, timeout)
+			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr
 			}

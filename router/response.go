@@ -59,6 +59,19 @@ type fastResponse struct {
 	// draining, when set, ends the connection after the response, as
 	// net/http does while it shuts down.
 	draining *atomic.Bool
+	// extendWrite, when set, moves the connection's write deadline.
+	extendWrite func(time.Time)
+}
+
+// SetWriteDeadline moves the connection's write deadline to t, as
+// http.ResponseController does for net/http's response writer: a long body
+// extends it as it goes.
+func (w *fastResponse) SetWriteDeadline(t time.Time) error {
+	if w.extendWrite == nil {
+		return http.ErrNotSupported
+	}
+	w.extendWrite(t)
+	return nil
 }
 
 // relayedField is a line of fastResponse.fields.

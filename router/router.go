@@ -32,6 +32,9 @@ const (
 	DefaultRecheckInterval       = 250 * time.Millisecond
 	DefaultConnectTimeout        = 300 * time.Millisecond
 	DefaultResponseHeaderTimeout = 10 * time.Second
+	// DefaultBodyWriteTimeout bounds each write of a long body after its
+	// first, as the shard bounds each chunk of a long line.
+	DefaultBodyWriteTimeout = 30 * time.Second
 	// DefaultMaxIdleConnsPerHost keeps a pooled connection per replica for
 	// each of 1000 concurrent clients, with room to spare.
 	DefaultMaxIdleConnsPerHost = 1024
@@ -68,6 +71,12 @@ type Options struct {
 	// MaxIdleConnsPerHost bounds the idle connections kept per replica; 0
 	// means DefaultMaxIdleConnsPerHost.
 	MaxIdleConnsPerHost int
+	// BodyWriteTimeout bounds each write of a relayed body after its first,
+	// counted from its start, as NGINX's send_timeout: a line of gigabytes
+	// reaches a client that keeps reading, however long it takes in all,
+	// past the server's WriteTimeout, and one that stops reading is let go.
+	// 0 means DefaultBodyWriteTimeout.
+	BodyWriteTimeout time.Duration
 }
 
 // Router routes line requests to the shards of a manifest. Create it with
@@ -101,6 +110,7 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	setDefault(&opts.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	setDefault(&opts.BodyWriteTimeout, DefaultBodyWriteTimeout)
 	if opts.MaxIdleConnsPerHost == 0 {
 		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
@@ -134,6 +144,7 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 			rep := newReplica(sh.name, u, met)
 			if lean && u.Scheme == "http" {
 				rep.pool = newConnPool(u, opts.ConnectTimeout, opts.ResponseHeaderTimeout, opts.MaxIdleConnsPerHost)
+				rep.pool.bodyWrite = opts.BodyWriteTimeout
 			}
 			sh.replicas = append(sh.replicas, rep)
 		}

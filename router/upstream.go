@@ -38,6 +38,9 @@ type connPool struct {
 	// maxDialing bounds the connections being opened at once.
 	maxDialing int
 
+	// bodyWrite is Options.BodyWriteTimeout.
+	bodyWrite time.Duration
+
 	mu      sync.Mutex
 	idle    []*upConn // a stack: the most recently used on top
 	dialing int
@@ -485,9 +488,9 @@ var commonValues = map[string][]string{
 func (p *connPool) copyBodyFrom(w io.Writer, c *upConn, h *head) (reusable bool, err error) {
 	switch {
 	case h.chunked:
-		return false, copyBody(w, httputil.NewChunkedReader(deadlineReader{c, p.timeout}))
+		return false, copyBody(w, httputil.NewChunkedReader(deadlineReader{c, p.timeout}), p.bodyWrite)
 	case h.contentLength < 0:
-		return false, copyBody(w, deadlineReader{c, p.timeout})
+		return false, copyBody(w, deadlineReader{c, p.timeout}, p.bodyWrite)
 	}
 	left := h.contentLength
 	// The common case: the whole body came with the headers.
@@ -502,10 +505,13 @@ func (p *connPool) copyBodyFrom(w io.Writer, c *upConn, h *head) (reusable bool,
 	buf := copyBufs.Get().(*[32 << 10]byte)
 	defer copyBufs.Put(buf)
 	r := deadlineReader{c, p.timeout}
-	for left > 0 {
+	for first := true; left > 0; first = false {
 		n, err := r.Read(buf[:min(int64(len(buf)), left)])
 		if n > 0 {
 			left -= int64(n)
+			if !first {
+				keepWriting(w, p.bodyWrite) // as copyBody does
+			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return false, werr
 			}
