@@ -45,6 +45,13 @@ import (
 // ends), and counts the request as 499; the fast path notices only when
 // writing the response fails, so such a request is counted with the
 // shard's status, or as 499 only if the failed write comes first.
+//
+// Another: a client that half-closes its connection in the same moment as
+// it sends a request (data and FIN read together) is answered, but its
+// connection stays open until the idle timeout. The fast path takes a
+// short read as "nothing more to read" and waits on the poller, which has
+// already reported that FIN's edge; noticing it would cost a read per
+// request, which HTTP/1.1 clients do not need.
 type Server struct {
 	// Router answers the plain requests.
 	Router *Router
