@@ -300,6 +300,7 @@ func TestMetrics(t *testing.T) {
 func TestDrain(t *testing.T) {
 	t.Parallel()
 	s := open(t, []byte("a\n"), nil)
+	assert.False(t, get(s, "GET", "/lines/1").Flushed, "before draining, net/http flushes after the handler")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	s.inflight.Add(1) // a request in flight
@@ -308,6 +309,7 @@ func TestDrain(t *testing.T) {
 	assert.Equal(t, 200, get(s, "GET", "/lines/1").Code, "requests are still served while draining")
 	s.inflight.Add(-1)
 	assert.NoError(t, s.Drain(context.Background()))
+	assert.True(t, get(s, "GET", "/lines/1").Flushed, "while draining, an answer is flushed before it counts as done")
 }
 
 func TestOpenRejectsBadSettings(t *testing.T) {

@@ -79,6 +79,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.inflight.Add(-1)
 	start := time.Now()
 	status := s.route(w, r)
+	if s.draining.Load() {
+		// The process may exit as soon as no request is in flight: the
+		// answer must have left net/http's buffer by then. (Otherwise
+		// net/http flushes it after the handler, for the same cost.)
+		http.NewResponseController(w).Flush()
+	}
 	elapsed := time.Since(start)
 	s.metrics.observe(status, elapsed)
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
