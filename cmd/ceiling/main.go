@@ -70,7 +70,7 @@ func openFiles(target string) error {
 		return nil
 	}
 	if _, err := openReads(); err != nil {
-		return fmt.Errorf("Reads: %w", err)
+		return fmt.Errorf("the Reads function: %w", err)
 	}
 	return nil
 }
