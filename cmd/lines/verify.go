@@ -83,11 +83,14 @@ func verifyFiles(ctx context.Context, dataPath, idxPath string, first int64, std
 	return lines, info.Size(), err
 }
 
-// isManifest tells a manifest from a data file: by its .json name, or by
-// a JSON object at its start that names shards or total_lines.
+// isManifest tells a manifest from a data file: by its .json name, unless
+// an index of it (path + "_index.txt") stands beside it, as for a file of
+// JSON lines; or by a JSON object at its start that names shards or
+// total_lines.
 func isManifest(path string) bool {
 	if strings.EqualFold(filepath.Ext(path), ".json") {
-		return true
+		_, err := os.Stat(path + "_index.txt")
+		return err != nil
 	}
 	f, err := os.Open(path)
 	if err != nil {

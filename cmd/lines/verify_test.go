@@ -29,6 +29,20 @@ func TestVerifyCommand(t *testing.T) {
 	}
 }
 
+// TestVerifyJSONLinesFile: a data file named *.json with its index beside
+// it is a data file; without an index, a *.json file is a manifest.
+func TestVerifyJSONLinesFile(t *testing.T) {
+	dir := t.TempDir()
+	path := testenv.WriteIndexed(t, dir, "events.json", []byte("{\"a\":1}\n{\"shards\":2}\n"))
+	stdout, stderr, err := callLines("verify", path)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "ok: 2 lines (")
+
+	require.NoError(t, os.Remove(path+"_index.txt"))
+	_, _, err = callLines("verify", path)
+	assert.ErrorContains(t, err, "manifest")
+}
+
 func TestVerifyCommandRejects(t *testing.T) {
 	data := []byte("first\nsecond\r\nnaïve\n\nlast")
 	good, err := index.Of(data)
