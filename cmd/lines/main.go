@@ -27,7 +27,7 @@ func commands() []command {
 		{"shard", "FILE --shards N --out DIR", "cut FILE into shards with their indexes and manifest.json", runShard},
 		{"nginx", "MANIFEST [--listen ADDR]", "print the nginx.conf that routes to the shards", runNginx},
 		{"compose", "MANIFEST", "print the compose file of the sharded set", runCompose},
-		{"cloudrun", "MANIFEST --image IMAGE --out DIR", "write one Cloud Run service file per shard", runCloudRun},
+		{"cloudrun", "MANIFEST --image IMAGE [--out DIR]", "write one Cloud Run service file per shard", runCloudRun},
 		{"bench", "[flags]", "measure the servers under load, side by side", runBench},
 	}
 }
