@@ -1,0 +1,67 @@
+package lineserver
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// FuzzAccept fuzzes the Accept header's parser: it never panics, a header
+// that names neither JSON nor a wildcard never gets JSON, and naming
+// application/json alone always does; no q value leaves [0, 1].
+func FuzzAccept(f *testing.F) {
+	for _, s := range []string{
+		"application/json", "text/plain", "application/json, text/plain", "text/plain;q=0.5, application/json",
+		"*/*", "application/*;q=0.9, text/*;q=0.8", "application/json;q=abc", "application/json;q=2", ";;,,/",
+		"APPLICATION/JSON; Q=0.1", "application/json, text/plain, */*",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		got := wantsJSON([]string{header})
+		for _, q := range []float64{quality([]string{header}, "application", "json"), quality([]string{header}, "text", "plain")} {
+			if q < 0 || q > 1 {
+				t.Fatalf("q %v out of [0, 1] for %q", q, header)
+			}
+		}
+		lower := strings.ToLower(header)
+		if got && !strings.Contains(lower, "json") && !strings.Contains(lower, "*") {
+			t.Fatalf("%q names neither JSON nor a wildcard, yet gets JSON", header)
+		}
+		if !wantsJSON([]string{"application/json"}) {
+			t.Fatal("application/json alone must get JSON")
+		}
+		// Two header lines say what their join says.
+		if a, b, ok := strings.Cut(header, ","); ok && wantsJSON([]string{a, b}) != got {
+			t.Fatalf("%q split at its first comma decides otherwise", header)
+		}
+	})
+}
+
+// FuzzIfNoneMatch fuzzes the If-None-Match parser: a list that names the
+// tag, weak or strong, anywhere, matches it; one that holds neither the
+// tag nor '*' does not.
+func FuzzIfNoneMatch(f *testing.F) {
+	for _, s := range []string{`"a"`, `W/"a", "b"`, `*`, ` , ,`, `"x-1", W/"x-2"`, `W/`} {
+		f.Add(s, "x", uint32(1))
+	}
+	f.Fuzz(func(t *testing.T, header, gen string, n uint32) {
+		// An ETag as the shard makes them: "<generation>-<n>".
+		gen = strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' {
+				return r
+			}
+			return -1
+		}, gen)
+		etag := `"` + gen + "-" + strconv.FormatUint(uint64(n), 10) + `"`
+		got := matches([]string{header}, etag)
+		if got && !strings.Contains(header, etag) && !strings.Contains(header, "*") {
+			t.Fatalf("%q matched %q, which it does not hold", header, etag)
+		}
+		for _, list := range []string{header + "," + etag, etag + " , " + header, header + ", W/" + etag} {
+			if !matches([]string{list}, etag) {
+				t.Fatalf("%q names %q but did not match", list, etag)
+			}
+		}
+	})
+}
