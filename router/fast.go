@@ -45,13 +45,6 @@ import (
 // ends), and counts the request as 499; the fast path notices only when
 // writing the response fails, so such a request is counted with the
 // shard's status, or as 499 only if the failed write comes first.
-//
-// Another: a client that half-closes its connection in the same moment as
-// it sends a request (data and FIN read together) is answered, but its
-// connection stays open until the idle timeout. The fast path takes a
-// short read as "nothing more to read" and waits on the poller, which has
-// already reported that FIN's edge; noticing it would cost a read per
-// request, which HTTP/1.1 clients do not need.
 type Server struct {
 	// Router answers the plain requests.
 	Router *Router
@@ -367,6 +360,13 @@ func (c *fastConn) step(fd int) bool {
 			c.waited = true
 			return false
 		}
+		if c.r == c.n && c.bw.Buffered() > 0 {
+			// The answer goes out before the read that looks for the next
+			// request, so that read costs the client no time.
+			if c.w.flush(); c.w.err != nil {
+				return true
+			}
+		}
 		if c.r > 0 && c.n == len(c.buf) {
 			c.n = copy(c.buf[:], c.buf[c.r:c.n])
 			c.r = 0
@@ -397,7 +397,9 @@ func (c *fastConn) step(fd int) bool {
 		if err != nil {
 			return true
 		}
-		c.drained = n < len(space)
+		// A short read does not say the socket is empty: a FIN that came
+		// with the request would raise no new edge for the poller, and the
+		// connection would wait for the idle timeout. Only EAGAIN does.
 	}
 }
 
