@@ -82,6 +82,7 @@ func TestStatuses(t *testing.T) {
 		{"post", "POST", "/lines/150", 405, ""},
 		{"delete", "DELETE", "/lines/150", 405, ""},
 		{"healthz", "GET", "/healthz", 200, "ok\n"},
+		{"ready, for Cloud Run", "GET", "/ready", 200, "ok\n"},
 		{"readyz", "GET", "/readyz", 200, "ok\n"},
 		{"readyz post", "POST", "/readyz", 405, ""},
 	} {

@@ -99,7 +99,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) int {
 		return s.serveLine(w, r, path[len("/lines/"):])
 	case path == "/healthz":
 		return s.serveProbe(w, r, nil)
-	case path == "/readyz":
+	case path == "/readyz" || path == "/ready":
+		// /ready is /readyz for callers behind Cloud Run's front end,
+		// which keeps some paths ending in z for itself.
 		return s.serveProbe(w, r, s.ready())
 	case path == "/metrics":
 		if r.Method != http.MethodGet {

@@ -74,13 +74,13 @@ type replica struct {
 	errs       [numFailures]prometheus.Counter
 }
 
-func newReplica(shardName string, u *url.URL, m *metrics) *replica {
+func newReplica(shardName string, u *url.URL, m *metrics, healthPath string) *replica {
 	r := &replica{
 		shard:  shardName,
 		name:   u.String(),
 		scheme: u.Scheme,
 		host:   u.Host,
-		readyz: u.Scheme + "://" + u.Host + "/readyz",
+		readyz: u.Scheme + "://" + u.Host + healthPath,
 		gauge:  m.healthy.WithLabelValues(shardName, u.String()),
 	}
 	r.tmpl = &http.Request{

@@ -29,6 +29,7 @@ import (
 const (
 	DefaultHealthInterval        = time.Second
 	DefaultHealthTimeout         = 500 * time.Millisecond
+	DefaultHealthPath            = "/readyz"
 	DefaultRecheckInterval       = 250 * time.Millisecond
 	DefaultConnectTimeout        = 300 * time.Millisecond
 	DefaultResponseHeaderTimeout = 10 * time.Second
@@ -62,6 +63,10 @@ type Options struct {
 	RecheckInterval time.Duration
 	// HealthTimeout bounds one check; 0 means DefaultHealthTimeout.
 	HealthTimeout time.Duration
+	// HealthPath is the path checked on each replica; "" means
+	// DefaultHealthPath. Shards answer /ready too, for replicas behind
+	// Cloud Run's front end, which keeps some paths ending in z for itself.
+	HealthPath string
 	// ConnectTimeout bounds a connection to a replica; 0 means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
@@ -111,6 +116,12 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	setDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
 	setDefault(&opts.BodyWriteTimeout, DefaultBodyWriteTimeout)
+	if opts.HealthPath == "" {
+		opts.HealthPath = DefaultHealthPath
+	}
+	if !strings.HasPrefix(opts.HealthPath, "/") {
+		return nil, fmt.Errorf("health path %q: must start with /", opts.HealthPath)
+	}
 	if opts.MaxIdleConnsPerHost == 0 {
 		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
@@ -141,7 +152,7 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 			if err != nil {
 				return nil, fmt.Errorf("shard %s: url %q: %w", s.Name, raw, err)
 			}
-			rep := newReplica(sh.name, u, met)
+			rep := newReplica(sh.name, u, met, opts.HealthPath)
 			if lean && u.Scheme == "http" {
 				rep.pool = newConnPool(u, opts.ConnectTimeout, opts.ResponseHeaderTimeout, opts.MaxIdleConnsPerHost)
 				rep.pool.bodyWrite = opts.BodyWriteTimeout
@@ -182,7 +193,8 @@ func NewTransport(connect, responseHeader time.Duration, idlePerHost int) *http.
 	}
 }
 
-// ServeHTTP answers /lines/{n}, /healthz, /readyz and /metrics.
+// ServeHTTP answers /lines/{n}, /healthz, /readyz (also as /ready, as a
+// shard does, for Cloud Run's front end) and /metrics.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if raw, ok := strings.CutPrefix(path, "/lines/"); ok && strings.IndexByte(raw, '/') < 0 {
@@ -194,7 +206,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch path {
-	case "/healthz", "/readyz", "/metrics":
+	case "/healthz", "/readyz", "/ready", "/metrics":
 		if !allowed(w, r) {
 			return
 		}
@@ -202,7 +214,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path {
 	case "/healthz":
 		writeText(w, http.StatusOK, "ok\n")
-	case "/readyz":
+	case "/readyz", "/ready":
 		rt.serveReady(w)
 	case "/metrics":
 		rt.metricsH.ServeHTTP(w, r)

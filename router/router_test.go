@@ -154,6 +154,7 @@ func TestRouterOperationalPaths(t *testing.T) {
 	rt, _ := threeShards(t, lean)
 	assert.Equal(t, 200, get(rt, "/healthz").Code)
 	assert.Equal(t, 200, get(rt, "/readyz").Code)
+	assert.Equal(t, 200, get(rt, "/ready").Code, "as /readyz, for Cloud Run's front end")
 	get(rt, "/lines/5")
 	get(rt, "/lines/abc")
 	rec := get(rt, "/metrics")
@@ -172,6 +173,7 @@ func TestRouterOperationalPaths(t *testing.T) {
 	rt.Drain()
 	rec = get(rt, "/readyz")
 	assert.Equal(t, 503, rec.Code)
+	assert.Equal(t, 503, get(rt, "/ready").Code)
 	assert.Equal(t, problem.ContentType, rec.Header().Get("Content-Type"))
 	assert.Equal(t, 200, get(rt, "/healthz").Code, "alive while draining")
 	assert.Equal(t, 200, get(rt, "/lines/5").Code, "serving while draining")
@@ -436,3 +438,22 @@ type timeoutError struct{}
 func (*timeoutError) Error() string   { return "i/o timeout" }
 func (*timeoutError) Timeout() bool   { return true }
 func (*timeoutError) Temporary() bool { return true }
+
+// TestHealthPath: behind Cloud Run's front end, which answers some paths
+// ending in z itself, replicas are checked on /ready instead of /readyz.
+func TestHealthPath(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ready" {
+			return
+		}
+		http.NotFound(w, r) // as Google's front end answers /readyz
+	}))
+	defer srv.Close()
+	for path, healthy := range map[string]bool{"": false, "/readyz": false, "/ready": true} {
+		rt := newRouter(t, testManifest(t, []string{srv.URL}), Options{HealthPath: path})
+		rt.CheckHealth(context.Background())
+		assert.Equal(t, healthy, rt.shards[0].replicas[0].healthy.Load(), "health path %q", path)
+	}
+	_, err := New(testManifest(t, []string{srv.URL}), Options{HealthPath: "ready"})
+	assert.ErrorContains(t, err, "must start with /")
+}

@@ -30,6 +30,10 @@ type config struct {
 	// ConnectTimeout bounds a connection to a replica; a replica that does
 	// not accept in time is tried once more, or another one is.
 	ConnectTimeout time.Duration `env:"ROUTER_CONNECT_TIMEOUT, default=300ms"`
+	// HealthPath is the path of each replica the router checks: /readyz,
+	// or /ready for Cloud Run services, whose front end keeps some paths
+	// ending in z for itself.
+	HealthPath string `env:"ROUTER_HEALTH_PATH, default=/readyz"`
 	// LogFormat is "json", "text", or empty for JSON unless stderr is a
 	// terminal.
 	LogFormat string `env:"LOG_FORMAT"`
@@ -54,6 +58,7 @@ func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*conf
 	fs.StringVar(&c.Listen, "listen", c.Listen, "the address to listen on (\":$PORT\")")
 	fs.DurationVar(&c.ResponseTimeout, "response-timeout", c.ResponseTimeout, "the wait for a shard's response headers before a 504 (ROUTER_RESPONSE_TIMEOUT)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "the wait for a connection to a shard (ROUTER_CONNECT_TIMEOUT)")
+	fs.StringVar(&c.HealthPath, "health-path", c.HealthPath, "the path checked on each replica; /ready for Cloud Run services (ROUTER_HEALTH_PATH)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text; empty: text on a terminal (LOG_FORMAT)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -74,6 +79,9 @@ func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*conf
 	}
 	if c.ConnectTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--connect-timeout %v: must be above 0", c.ConnectTimeout))
+	}
+	if !strings.HasPrefix(c.HealthPath, "/") || strings.ContainsAny(c.HealthPath, "?# ") {
+		errs = append(errs, fmt.Errorf("--health-path %q: must be a path starting with /", c.HealthPath))
 	}
 	switch c.LogFormat {
 	case "", "json", "text":

@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // serve routes requests on ln until ctx ends, then drains.
 func serve(ctx context.Context, cfg *config, m *manifest.Manifest, ln net.Listener, log *slog.Logger) error {
-	rt, err := router.New(m, router.Options{Logger: log, ResponseHeaderTimeout: cfg.ResponseTimeout, ConnectTimeout: cfg.ConnectTimeout})
+	rt, err := router.New(m, router.Options{Logger: log, ResponseHeaderTimeout: cfg.ResponseTimeout, ConnectTimeout: cfg.ConnectTimeout, HealthPath: cfg.HealthPath})
 	if err != nil {
 		ln.Close()
 		return err

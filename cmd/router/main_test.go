@@ -36,18 +36,18 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "defaults",
 			args: []string{"--manifest", "m.json"},
-			want: config{Manifest: "m.json", Listen: ":8080", ResponseTimeout: 10 * time.Second, ConnectTimeout: 300 * time.Millisecond},
+			want: config{Manifest: "m.json", Listen: ":8080", ResponseTimeout: 10 * time.Second, ConnectTimeout: 300 * time.Millisecond, HealthPath: "/readyz"},
 		},
 		{
 			name: "environment",
-			env:  map[string]string{"ROUTER_MANIFEST": "e.json", "PORT": "9000", "ROUTER_RESPONSE_TIMEOUT": "2s", "ROUTER_CONNECT_TIMEOUT": "1s", "LOG_LEVEL": "debug", "LOG_FORMAT": "text"},
-			want: config{Manifest: "e.json", Port: "9000", Listen: ":9000", ResponseTimeout: 2 * time.Second, ConnectTimeout: time.Second, LogLevel: slog.LevelDebug, LogFormat: "text"},
+			env:  map[string]string{"ROUTER_MANIFEST": "e.json", "PORT": "9000", "ROUTER_RESPONSE_TIMEOUT": "2s", "ROUTER_CONNECT_TIMEOUT": "1s", "LOG_LEVEL": "debug", "LOG_FORMAT": "text", "ROUTER_HEALTH_PATH": "/ready"},
+			want: config{Manifest: "e.json", Port: "9000", Listen: ":9000", ResponseTimeout: 2 * time.Second, ConnectTimeout: time.Second, HealthPath: "/ready", LogLevel: slog.LevelDebug, LogFormat: "text"},
 		},
 		{
 			name: "flags win",
 			env:  map[string]string{"ROUTER_MANIFEST": "e.json", "PORT": "9000", "LOG_LEVEL": "debug"},
-			args: []string{"-manifest=f.json", "--listen", "127.0.0.1:7000", "--response-timeout", "3s", "--connect-timeout", "50ms", "--log-level", "warn"},
-			want: config{Manifest: "f.json", Port: "9000", Listen: "127.0.0.1:7000", ResponseTimeout: 3 * time.Second, ConnectTimeout: 50 * time.Millisecond, LogLevel: slog.LevelWarn},
+			args: []string{"-manifest=f.json", "--listen", "127.0.0.1:7000", "--response-timeout", "3s", "--connect-timeout", "50ms", "--log-level", "warn", "--health-path", "/ready"},
+			want: config{Manifest: "f.json", Port: "9000", Listen: "127.0.0.1:7000", ResponseTimeout: 3 * time.Second, ConnectTimeout: 50 * time.Millisecond, HealthPath: "/ready", LogLevel: slog.LevelWarn},
 		},
 		{name: "no manifest", wantErr: "ROUTER_MANIFEST is required"},
 		{name: "a stray argument", args: []string{"--manifest", "m", "extra"}, wantErr: `unexpected argument "extra"`},
@@ -56,6 +56,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero timeout", args: []string{"--manifest", "m", "--response-timeout", "0s"}, wantErr: "must be above 0"},
 		{name: "negative connect timeout", args: []string{"--manifest", "m", "--connect-timeout", "-1s"}, wantErr: "--connect-timeout -1s"},
 		{name: "bad level", args: []string{"--manifest", "m", "--log-level", "loud"}, wantErr: "log-level"},
+		{name: "health path without /", args: []string{"--manifest", "m", "--health-path", "ready"}, wantErr: `--health-path "ready"`},
+		{name: "health path with a query", env: map[string]string{"ROUTER_HEALTH_PATH": "/ready?x"}, args: []string{"--manifest", "m"}, wantErr: "must be a path"},
 		{name: "bad format", args: []string{"--manifest", "m", "--log-format", "xml"}, wantErr: "json or text"},
 		{name: "help", args: []string{"--help"}, wantErr: "--listen"},
 	} {
