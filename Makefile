@@ -1,6 +1,10 @@
 # The two commands a new user needs: `make run` serves testdata/sample.txt
 # on :8080 through the Functions Framework; `make test` runs every test.
 
+# bash with pipefail: a recipe that pipes into tee fails when its command does.
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
+
 GO    ?= go
 PORT  ?= 8080
 FILE_REPOSITORY_FILE_PATH ?= testdata/sample.txt
