@@ -145,22 +145,41 @@ func Compose(m *manifest.Manifest, opts ComposeOptions) ([]byte, error) {
 	f := composeFile{Services: make(map[string]composeService)}
 	healthy := make(map[string]composeDepends)
 	var errs []error
+	// Every name the compose network resolves, a service's or an alias,
+	// and what claims it: two claims would make Docker's DNS answer with
+	// several containers, and requests reach the wrong one.
+	claimed := map[string]string{"nginx": "the nginx service", "router": "the router service"}
+	claim := func(name, by string) error {
+		if other, ok := claimed[name]; ok {
+			return fmt.Errorf("%w: the name %q is claimed by %s and by %s", ErrCannotRender, name, other, by)
+		}
+		claimed[name] = by
+		return nil
+	}
 	for i, s := range m.Shards {
-		svc, err := shardService(m, i, opts.Image, paths)
+		services, err := shardServices(m, i, opts.Image, paths)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("shard %s: %w", s.Name, err))
 			continue
 		}
-		f.Services[s.Name] = svc
-		healthy[s.Name] = composeDepends{Condition: "service_healthy"}
+		for _, ns := range services {
+			by := "shard " + s.Name
+			if err := claim(ns.name, by); err != nil {
+				errs = append(errs, err)
+			}
+			if n, ok := ns.svc.Networks["default"]; ok {
+				for _, a := range n.Aliases {
+					if err := claim(a, by); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			f.Services[ns.name] = ns.svc
+			healthy[ns.name] = composeDepends{Condition: "service_healthy"}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
-	}
-	for _, name := range []string{"nginx", "router"} {
-		if _, ok := f.Services[name]; ok {
-			return nil, fmt.Errorf("%w: a shard is named %q, as the %s service is", ErrCannotRender, name, name)
-		}
 	}
 	f.Services["nginx"] = composeService{
 		Image:       opts.NginxImage,
@@ -195,36 +214,53 @@ func Compose(m *manifest.Manifest, opts ComposeOptions) ([]byte, error) {
 	return append([]byte(header), b...), nil
 }
 
-// shardService renders shard i's service.
-func shardService(m *manifest.Manifest, i int, image string, paths hostPaths) (composeService, error) {
+// namedService is a service of the compose file and its name.
+type namedService struct {
+	name string
+	svc  composeService
+}
+
+// shardServices renders shard i's services: one container per host its
+// URLs name, so that replicas are separate containers (a replica that
+// fails leaves the others serving). A shard with one host gets one service
+// named after the shard, with the host as a network alias if it differs.
+func shardServices(m *manifest.Manifest, i int, image string, paths hostPaths) ([]namedService, error) {
 	s := m.Shards[i]
-	port, aliases, err := urlHosts(s)
+	hosts, err := urlHosts(s)
 	if err != nil {
-		return composeService{}, err
+		return nil, err
 	}
 	data := containerDataDir + "/" + filepath.Base(m.DataPath(i))
 	index := containerIndexDir + "/" + filepath.Base(m.IndexPath(i))
 	dataVolume, err := paths.volume(m.DataPath(i), data)
 	if err != nil {
-		return composeService{}, err
+		return nil, err
 	}
 	indexVolume, err := paths.volume(m.IndexPath(i), index)
 	if err != nil {
-		return composeService{}, err
+		return nil, err
 	}
-	svc := composeService{
-		Image:       image,
-		Environment: shardEnv(m, i, data, index),
-		Volumes:     []string{dataVolume, indexVolume},
-		ReadOnly:    true,
-		Healthcheck: readyCheck("/readyz"),
-		Restart:     "unless-stopped",
+	var out []namedService
+	for _, h := range hosts {
+		svc := composeService{
+			Image:       image,
+			Environment: shardEnv(m, i, data, index),
+			Volumes:     []string{dataVolume, indexVolume},
+			ReadOnly:    true,
+			Healthcheck: readyCheck("/readyz"),
+			Restart:     "unless-stopped",
+		}
+		svc.Environment["PORT"] = h.port
+		name := h.name
+		if len(hosts) == 1 {
+			name = s.Name
+			if h.name != s.Name {
+				svc.Networks = map[string]composeNetwork{"default": {Aliases: []string{h.name}}}
+			}
+		}
+		out = append(out, namedService{name, svc})
 	}
-	svc.Environment["PORT"] = port
-	if len(aliases) > 0 {
-		svc.Networks = map[string]composeNetwork{"default": {Aliases: aliases}}
-	}
-	return svc, nil
+	return out, nil
 }
 
 // shardEnv is the environment that gives shard i its files and range. The
@@ -245,34 +281,42 @@ func shardEnv(m *manifest.Manifest, i int, data, index string) map[string]string
 	return env
 }
 
-// urlHosts returns the port that s's URLs share and the host names other
-// than s's name, which become network aliases of s's service.
-func urlHosts(s manifest.Shard) (port string, aliases []string, err error) {
+// replicaHost is a container that a shard's URLs name: its host name and
+// the port it listens on.
+type replicaHost struct{ name, port string }
+
+// urlHosts returns the distinct hosts of s's URLs, in their order, each
+// with its port.
+func urlHosts(s manifest.Shard) ([]replicaHost, error) {
+	var hosts []replicaHost
 	for _, raw := range s.URLs {
 		u, err := url.Parse(raw)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: url %q: %w", ErrCannotRender, raw, err)
+			return nil, fmt.Errorf("%w: url %q: %w", ErrCannotRender, raw, err)
 		}
 		if u.Scheme != "http" {
-			return "", nil, fmt.Errorf("%w: url %q: containers in a compose network speak http", ErrCannotRender, raw)
+			return nil, fmt.Errorf("%w: url %q: containers in a compose network speak http", ErrCannotRender, raw)
 		}
 		host := u.Hostname()
 		if net.ParseIP(host) != nil || !validAlias(host) {
-			return "", nil, fmt.Errorf("%w: url %q: the host must be a name, such as %q, that the compose network resolves", ErrCannotRender, raw, s.Name)
+			return nil, fmt.Errorf("%w: url %q: the host must be a name, such as %q, that the compose network resolves", ErrCannotRender, raw, s.Name)
 		}
 		p := u.Port()
 		if p == "" {
 			p = "80"
 		}
-		if port != "" && p != port {
-			return "", nil, fmt.Errorf("%w: urls %q: one container listens on one port, not %s and %s", ErrCannotRender, s.URLs, port, p)
+		if i := slices.IndexFunc(hosts, func(h replicaHost) bool { return h.name == host }); i >= 0 {
+			if hosts[i].port != p {
+				return nil, fmt.Errorf("%w: urls %q: one container listens on one port, not %s and %s", ErrCannotRender, s.URLs, hosts[i].port, p)
+			}
+			continue
 		}
-		port = p
-		if host != s.Name && !slices.Contains(aliases, host) {
-			aliases = append(aliases, host)
-		}
+		hosts = append(hosts, replicaHost{host, p})
 	}
-	return port, aliases, nil
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("%w: no urls", ErrCannotRender)
+	}
+	return hosts, nil
 }
 
 func validAlias(host string) bool {

@@ -57,12 +57,12 @@ func TestComposeFields(t *testing.T) {
 	require.NoError(t, strictUnmarshal(b, &f), "%s", b)
 
 	assert.Empty(t, f.Version, "no version key: Compose reads it as the Compose Specification")
-	require.Len(t, f.Services, 5)
-	shards := []string{"shard-1", "shard-2", "shard-3"}
+	require.Len(t, f.Services, 6)
+	shards := []string{"shard-1", "shard-2", "shard-3", "shard-3b"}
 	for i, name := range shards {
 		s, ok := f.Services[name]
 		require.True(t, ok, "service %s", name)
-		sh := m.Shards[i]
+		sh := m.Shards[min(i, 2)] // shard-3b is shard-3's replica
 		assert.Equal(t, "img:1", s.Image)
 		assert.True(t, s.ReadOnly)
 		assert.Equal(t, map[string]string{
@@ -86,8 +86,7 @@ func TestComposeFields(t *testing.T) {
 		assert.Equal(t, "30s", s.Healthcheck.StartPeriod)
 		assert.Equal(t, "unless-stopped", s.Restart)
 	}
-	assert.Equal(t, []string{"shard-3b"}, f.Services["shard-3"].Networks["default"].Aliases,
-		"the replica URL's host reaches the same container")
+	assert.Empty(t, f.Services["shard-3"].Networks, "the replica is a container of its own")
 	assert.Empty(t, f.Services["shard-1"].Networks)
 
 	for _, tc := range []struct{ name, image, port, manifestEnv string }{
@@ -101,7 +100,7 @@ func TestComposeFields(t *testing.T) {
 		assert.Equal(t, "/etc/lineserver/manifest.json", s.Environment[tc.manifestEnv], tc.name)
 		assert.Equal(t, "8080", s.Environment["PORT"], tc.name)
 		assert.Equal(t, []string{"./sample-manifest.json:/etc/lineserver/manifest.json:ro"}, s.Volumes, tc.name)
-		require.Len(t, s.DependsOn, 3, tc.name)
+		require.Len(t, s.DependsOn, 4, tc.name)
 		for _, shard := range shards {
 			assert.Equal(t, "service_healthy", s.DependsOn[shard].Condition, tc.name)
 		}
@@ -144,7 +143,7 @@ func TestComposeRefuses(t *testing.T) {
 	}{
 		{"an IP address", []string{"http://127.0.0.1:8080"}},
 		{"https", []string{"https://a-xyz.a.run.app"}},
-		{"two ports", []string{"http://a:8080", "http://a2:8081"}},
+		{"one host, two ports", []string{"http://a:8080", "http://a:8081"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &manifest.Manifest{TotalLines: 1, Shards: []manifest.Shard{{Name: "a", First: 1, Last: 1, Data: "a.txt", URLs: tc.urls}}}
@@ -157,4 +156,43 @@ func TestComposeRefuses(t *testing.T) {
 		_, err := Compose(m, ComposeOptions{})
 		assert.ErrorIs(t, err, ErrCannotRender)
 	})
+	// Names the compose network would resolve to two containers.
+	for name, urls := range map[string][2][]string{
+		"a replica host that is another shard's name": {{"http://shard-1:8080", "http://shard-2:8080"}, {"http://shard-2:8080"}},
+		"an alias that is the router":                 {{"http://shard-1:8080"}, {"http://router:8080"}},
+		"two shards on one host":                      {{"http://s:8080"}, {"http://s:8080"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := &manifest.Manifest{TotalLines: 2, Shards: []manifest.Shard{
+				{Name: "shard-1", First: 1, Last: 1, Data: "a.txt", URLs: urls[0]},
+				{Name: "shard-2", First: 2, Last: 2, Data: "b.txt", URLs: urls[1]},
+			}}
+			_, err := Compose(m, ComposeOptions{})
+			assert.ErrorIs(t, err, ErrCannotRender)
+			assert.ErrorContains(t, err, "is claimed by")
+		})
+	}
+}
+
+// TestComposeReplicasAreContainers: each host a shard's URLs name is a
+// container of its own, on its own port, so that a replica that fails
+// leaves the others serving.
+func TestComposeReplicasAreContainers(t *testing.T) {
+	m := &manifest.Manifest{TotalLines: 2, Shards: []manifest.Shard{
+		{Name: "shard-1", First: 1, Last: 1, Data: "a.txt", URLs: []string{"http://shard-1:8080", "http://shard-1b:9090"}},
+		{Name: "shard-2", First: 2, Last: 2, Data: "b.txt", URLs: []string{"http://two:8080"}},
+	}}
+	b, err := Compose(m, ComposeOptions{})
+	require.NoError(t, err)
+	var f parsedCompose
+	require.NoError(t, strictUnmarshal(b, &f), "%s", b)
+	assert.Equal(t, "8080", f.Services["shard-1"].Environment["PORT"])
+	assert.Equal(t, "9090", f.Services["shard-1b"].Environment["PORT"])
+	assert.Equal(t, f.Services["shard-1"].Volumes, f.Services["shard-1b"].Volumes)
+	assert.Equal(t, "1", f.Services["shard-1b"].Environment["INDEX_FIRST_LINE_NUMBER"])
+	assert.Empty(t, f.Services["shard-1"].Networks)
+	assert.Equal(t, []string{"two"}, f.Services["shard-2"].Networks["default"].Aliases, "a lone host other than the name is an alias")
+	for _, door := range []string{"nginx", "router"} {
+		assert.Len(t, f.Services[door].DependsOn, 3, door)
+	}
 }
