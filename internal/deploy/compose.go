@@ -341,15 +341,15 @@ func validAlias(host string) bool {
 type hostPaths struct{ dir string }
 
 // volume is the short-syntax bind mount of host path p at target,
-// read-only. A relative host path starts with "./" or "../", or Compose
-// would take it for a named volume.
+// read-only. A relative p, or an absolute one inside dir (a manifest given
+// by its absolute path names its files so), is written relative to dir, so
+// that the folder can move with its compose file; it starts with "./" or
+// "../", or Compose would take it for a named volume.
 func (h hostPaths) volume(p, target string) (string, error) {
-	if !filepath.IsAbs(p) {
-		rel, err := relative(h.dir, p)
-		if err != nil {
-			return "", err
-		}
+	if rel, err := relative(h.dir, p); err == nil && (!filepath.IsAbs(p) || filepath.IsLocal(rel)) {
 		p = rel
+	} else if !filepath.IsAbs(p) {
+		return "", err
 	}
 	p = filepath.ToSlash(p)
 	if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "../") {

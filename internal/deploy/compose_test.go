@@ -134,6 +134,18 @@ func TestComposePathsRelativeToDir(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, strictUnmarshal(b, &f))
 	assert.Equal(t, "../shards/a.txt:/data/a.txt:ro", f.Services["a"].Volumes[0])
+
+	// The manifest given by its absolute path: its files inside the compose
+	// file's folder are still written relative to it; one outside stays
+	// absolute.
+	abs, err := filepath.Abs(filepath.Join("out", "shards"))
+	require.NoError(t, err)
+	m.Dir = abs
+	b, err = Compose(m, ComposeOptions{Dir: abs})
+	require.NoError(t, err)
+	require.NoError(t, strictUnmarshal(b, &f))
+	assert.Equal(t, []string{"./a.txt:/data/a.txt:ro", "./a.txt_index.txt:/index/a.txt_index.txt:ro"}, f.Services["a"].Volumes)
+	assert.Equal(t, "/abs/b.txt:/data/b.txt:ro", f.Services["b"].Volumes[0])
 }
 
 func TestComposeRefuses(t *testing.T) {
