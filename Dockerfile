@@ -40,7 +40,16 @@ ENTRYPOINT ["/usr/local/bin/router"]
 # when it starts from the manifest at /etc/lineserver/manifest.json
 # (MANIFEST). It runs as nobody, with its config, pid and temporary files
 # in /tmp/nginx, so the root file system may be read-only when /tmp is not.
-FROM nginx:1.22 AS nginx
+# It is Debian's nginx-light, which Debian keeps patched, and the NGINX the
+# tests run (the official image's 1.22 tag is no longer rebuilt).
+FROM debian:bookworm-slim AS nginx
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light \
+ && rm -rf /var/lib/apt/lists/* /var/log/nginx/* /etc/nginx/sites-enabled/* \
+ && ln -sf /dev/stdout /var/log/nginx/access.log \
+ && ln -sf /dev/stderr /var/log/nginx/error.log \
+ && nginx -v
+STOPSIGNAL SIGQUIT
 COPY --from=build /out/lines /out/probe /usr/local/bin/
 COPY scripts/docker-nginx-entrypoint.sh /usr/local/bin/lineserver-nginx
 ENV MANIFEST=/etc/lineserver/manifest.json PORT=8080 NGINX_PREFIX=/tmp/nginx

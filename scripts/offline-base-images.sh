@@ -7,7 +7,7 @@
 #   debian:bookworm                          debootstrap --variant=minbase, docker import
 #   golang:1.26                              debian:bookworm + this host's Go + CA certificates
 #   gcr.io/distroless/static-debian12:nonroot a minimal root: passwd with nonroot (65532), CA certificates
-#   nginx:1.22                               debian:bookworm + Debian's nginx-light
+#   debian:bookworm-slim                     debian:bookworm, tagged (minbase is as slim)
 #
 # The debootstrap root is cached as a tarball under ${XDG_CACHE_HOME:-~/.cache}
 # so that a rerun after `docker image rm` takes seconds. The host's CA bundle
@@ -23,7 +23,7 @@ set -euo pipefail
 
 GO_IMAGE=golang:1.26
 STATIC_IMAGE=gcr.io/distroless/static-debian12:nonroot
-NGINX_IMAGE=nginx:1.22
+SLIM_IMAGE=debian:bookworm-slim
 DEBIAN_IMAGE=debian:bookworm
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 CACHE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/lineserver-offline-images
@@ -135,33 +135,17 @@ EOF
 		- "$STATIC_IMAGE" >/dev/null
 }
 
-# make_nginx installs Debian's nginx-light on debian:bookworm, with the
-# official image's command, stop signal and logs to the container's output.
-make_nginx() {
-	local ctx=$work/nginx
-	mkdir -p "$ctx"
-	cat >"$ctx/Dockerfile" <<EOF
-FROM $DEBIAN_IMAGE
-RUN apt-get update \\
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light \\
- && rm -rf /var/lib/apt/lists/* /var/log/nginx/* /etc/nginx/sites-enabled/* \\
- && mkdir -p /var/cache/nginx \\
- && ln -sf /dev/stdout /var/log/nginx/access.log \\
- && ln -sf /dev/stderr /var/log/nginx/error.log \\
- && nginx -v
-EXPOSE 80
-STOPSIGNAL SIGQUIT
-CMD ["nginx", "-g", "daemon off;"]
-EOF
-	log "docker build $NGINX_IMAGE (apt-get install nginx-light)"
-	docker build -q --force-rm -t "$NGINX_IMAGE" "$ctx" >/dev/null 2>"$work/build.log" ||
-		{ cat "$work/build.log" >&2; die "docker build $NGINX_IMAGE failed"; }
+# make_slim tags debian:bookworm, a minbase root, as debian:bookworm-slim:
+# the Dockerfile's NGINX stage installs nginx-light on it.
+make_slim() {
+	log "docker tag $DEBIAN_IMAGE $SLIM_IMAGE"
+	docker tag "$DEBIAN_IMAGE" "$SLIM_IMAGE"
 }
 
 main() {
 	command -v docker >/dev/null || die "docker is missing"
 	local want=("$@")
-	((${#want[@]})) || want=("$GO_IMAGE" "$STATIC_IMAGE" "$NGINX_IMAGE")
+	((${#want[@]})) || want=("$GO_IMAGE" "$STATIC_IMAGE" "$SLIM_IMAGE")
 	local missing=()
 	for image in "${want[@]}"; do
 		have_image "$image" || missing+=("$image")
@@ -172,14 +156,14 @@ main() {
 	fi
 	for image in "${missing[@]}"; do
 		case $image in
-		"$GO_IMAGE" | "$NGINX_IMAGE")
+		"$GO_IMAGE" | "$SLIM_IMAGE")
 			have_image "$DEBIAN_IMAGE" || make_debian
 			;;
 		esac
 		case $image in
 		"$GO_IMAGE") make_golang ;;
 		"$STATIC_IMAGE") make_static ;;
-		"$NGINX_IMAGE") make_nginx ;;
+		"$SLIM_IMAGE") make_slim ;;
 		"$DEBIAN_IMAGE") make_debian ;;
 		*) die "no stand-in for $image" ;;
 		esac

@@ -112,7 +112,7 @@ same_lines() {
 }
 
 say "base images"
-base_images=(golang:1.26 gcr.io/distroless/static-debian12:nonroot nginx:1.22)
+base_images=(golang:1.26 gcr.io/distroless/static-debian12:nonroot debian:bookworm-slim)
 missing=()
 for image in "${base_images[@]}"; do
 	docker image inspect "$image" >/dev/null 2>&1 || missing+=("$image")
