@@ -27,7 +27,7 @@ func TestComposeCommand(t *testing.T) {
 			} `yaml:"services"`
 		}
 		require.NoError(t, yaml.Unmarshal(stdout.Bytes(), &f))
-		assert.Len(t, f.Services, 5)
+		assert.Len(t, f.Services, 6, "three shards, shard-3's replica shard-3b, nginx, router")
 		assert.Equal(t, "img:1", f.Services["shard-2"].Image)
 		assert.Equal(t, "./sample.txt:/data/sample.txt:ro", f.Services["shard-2"].Volumes[0])
 		assert.Equal(t, []string{"127.0.0.1:9080:8080"}, f.Services["nginx"].Ports)
