@@ -32,10 +32,11 @@ import (
 // must end within ReadHeaderTimeout (ReadTimeout if zero, for both), a
 // connection waiting for its next request is closed after IdleTimeout
 // (ReadTimeout if zero), and writing a response must end within
-// WriteTimeout of its request, and each further 32 KiB of a long body
-// within the Router's BodyWriteTimeout of the last. (The idle and write deadlines are not set
-// again for a request that comes within an eighth of the timeout, at most
-// a second, of the last time they were: they may come that much early.)
+// WriteTimeout of its request, each 32 KiB of a long body after the first
+// within the Router's BodyWriteTimeout. (The idle and write deadlines are
+// not set again for a request that comes within an eighth of the timeout,
+// at most a second, of the last time they were: they may come that much
+// early.)
 // A head longer than the connection's read buffer (4 KiB) or than
 // MaxHeaderBytes is handed over, and net/http applies MaxHeaderBytes to it.
 // Connection: close is honoured.
