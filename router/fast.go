@@ -398,9 +398,13 @@ func (c *fastConn) step(fd int) bool {
 		if err != nil {
 			return true
 		}
-		// A short read does not say the socket is empty: a FIN that came
-		// with the request would raise no new edge for the poller, and the
-		// connection would wait for the idle timeout. Only EAGAIN does.
+		// A short read says the socket is empty, and saves the read that
+		// would return EAGAIN, but for the read that brings a connection's
+		// first request: a FIN that came with it (a client that half-closes
+		// once it has sent its request) raises no new edge for the poller,
+		// and the connection would wait for the idle timeout. That one read
+		// more per connection, not per request, sees it.
+		c.drained = n < len(space) && !c.first
 	}
 }
 

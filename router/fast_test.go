@@ -619,26 +619,34 @@ func TestFastPathPipelinedAnswerGoesOutFirst(t *testing.T) {
 }
 
 // TestFastPathHalfClose: a client that half-closes its connection in the
-// same moment as it sends its request gets its answer, and then the
-// connection is closed, as net/http and NGINX close it, rather than kept
-// until the idle timeout.
+// same moment as it sends its requests (one, or a pipelined batch) gets
+// its answers, and then the connection is closed, as net/http and NGINX
+// close it, rather than kept until the idle timeout.
 func TestFastPathHalfClose(t *testing.T) {
 	f := newFastFixture(t, timeouts{})
-	for i := range 20 {
-		c, err := net.Dial("tcp", f.addr)
-		require.NoError(t, err)
-		_, err = io.WriteString(c, get1("/lines/1"))
-		require.NoError(t, err)
-		require.NoError(t, c.(*net.TCPConn).CloseWrite())
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		require.NoError(t, err, "connection %d", i)
-		body, _ := io.ReadAll(resp.Body)
-		assert.Equal(t, "line 1 of shard-1\n", string(body))
-		_, err = br.ReadByte()
-		assert.ErrorIs(t, err, io.EOF, "connection %d: the router must close it, not wait for the idle timeout", i)
-		c.Close()
+	for _, n := range []int{1, 3} {
+		var raw strings.Builder
+		for i := 1; i <= n; i++ {
+			raw.WriteString(get1("/lines/" + strconv.Itoa(i)))
+		}
+		for try := range 10 {
+			c, err := net.Dial("tcp", f.addr)
+			require.NoError(t, err)
+			_, err = io.WriteString(c, raw.String())
+			require.NoError(t, err)
+			require.NoError(t, c.(*net.TCPConn).CloseWrite())
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			for i := 1; i <= n; i++ {
+				resp, err := http.ReadResponse(br, nil)
+				require.NoError(t, err, "%d requests, try %d", n, try)
+				body, _ := io.ReadAll(resp.Body)
+				assert.Equal(t, fmt.Sprintf("line %d of shard-1\n", i), string(body))
+			}
+			_, err = br.ReadByte()
+			assert.ErrorIs(t, err, io.EOF, "%d requests, try %d: the router must close it, not wait for the idle timeout", n, try)
+			c.Close()
+		}
 	}
 	assert.Zero(t, f.handovers())
 	require.Eventually(t, func() bool { return f.srv.openConns() == 0 }, 5*time.Second, 10*time.Millisecond)
