@@ -34,6 +34,10 @@ type config struct {
 	// or /ready for Cloud Run services, whose front end keeps some paths
 	// ending in z for itself.
 	HealthPath string `env:"ROUTER_HEALTH_PATH, default=/readyz"`
+	// DrainDelay is how long the router goes on serving after SIGTERM, with
+	// /readyz at 503, before it stops accepting: time for a load balancer
+	// to take it out of rotation.
+	DrainDelay time.Duration `env:"ROUTER_DRAIN_DELAY, default=0s"`
 	// LogFormat is "json", "text", or empty for JSON unless stderr is a
 	// terminal.
 	LogFormat string `env:"LOG_FORMAT"`
@@ -59,6 +63,7 @@ func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*conf
 	fs.DurationVar(&c.ResponseTimeout, "response-timeout", c.ResponseTimeout, "the wait for a shard's response headers before a 504 (ROUTER_RESPONSE_TIMEOUT)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "the wait for a connection to a shard (ROUTER_CONNECT_TIMEOUT)")
 	fs.StringVar(&c.HealthPath, "health-path", c.HealthPath, "the path checked on each replica; /ready for Cloud Run services (ROUTER_HEALTH_PATH)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "how long to serve on after SIGTERM with /readyz at 503 (ROUTER_DRAIN_DELAY)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text; empty: text on a terminal (LOG_FORMAT)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -79,6 +84,9 @@ func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*conf
 	}
 	if c.ConnectTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--connect-timeout %v: must be above 0", c.ConnectTimeout))
+	}
+	if c.DrainDelay < 0 || c.DrainDelay >= gracePeriod {
+		errs = append(errs, fmt.Errorf("--drain-delay %v: must be at least 0 and below the %v grace period", c.DrainDelay, gracePeriod))
 	}
 	if !strings.HasPrefix(c.HealthPath, "/") || strings.ContainsAny(c.HealthPath, "?# ") {
 		errs = append(errs, fmt.Errorf("--health-path %q: must be a path starting with /", c.HealthPath))

@@ -124,7 +124,21 @@ func serve(ctx context.Context, cfg *config, m *manifest.Manifest, ln net.Listen
 	}
 
 	rt.Drain()
-	log.Info("router draining", "grace", gracePeriod.String())
+	log.Info("router draining", "delay", cfg.DrainDelay.String(), "grace", gracePeriod.String())
+	if cfg.DrainDelay > 0 {
+		// Serve on, /readyz at 503, while a load balancer notices; a
+		// second signal ends the wait.
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		select {
+		case <-time.After(cfg.DrainDelay):
+		case <-again:
+		case err := <-served:
+			signal.Stop(again)
+			return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+		}
+		signal.Stop(again)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), gracePeriod)
 	defer cancel()
 	if err := fast.Shutdown(sctx); err != nil {

@@ -40,8 +40,8 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{
 			name: "environment",
-			env:  map[string]string{"ROUTER_MANIFEST": "e.json", "PORT": "9000", "ROUTER_RESPONSE_TIMEOUT": "2s", "ROUTER_CONNECT_TIMEOUT": "1s", "LOG_LEVEL": "debug", "LOG_FORMAT": "text", "ROUTER_HEALTH_PATH": "/ready"},
-			want: config{Manifest: "e.json", Port: "9000", Listen: ":9000", ResponseTimeout: 2 * time.Second, ConnectTimeout: time.Second, HealthPath: "/ready", LogLevel: slog.LevelDebug, LogFormat: "text"},
+			env:  map[string]string{"ROUTER_MANIFEST": "e.json", "PORT": "9000", "ROUTER_RESPONSE_TIMEOUT": "2s", "ROUTER_CONNECT_TIMEOUT": "1s", "LOG_LEVEL": "debug", "LOG_FORMAT": "text", "ROUTER_HEALTH_PATH": "/ready", "ROUTER_DRAIN_DELAY": "3s"},
+			want: config{Manifest: "e.json", Port: "9000", Listen: ":9000", ResponseTimeout: 2 * time.Second, ConnectTimeout: time.Second, HealthPath: "/ready", DrainDelay: 3 * time.Second, LogLevel: slog.LevelDebug, LogFormat: "text"},
 		},
 		{
 			name: "flags win",
@@ -56,6 +56,8 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero timeout", args: []string{"--manifest", "m", "--response-timeout", "0s"}, wantErr: "must be above 0"},
 		{name: "negative connect timeout", args: []string{"--manifest", "m", "--connect-timeout", "-1s"}, wantErr: "--connect-timeout -1s"},
 		{name: "bad level", args: []string{"--manifest", "m", "--log-level", "loud"}, wantErr: "log-level"},
+		{name: "drain delay past the grace period", args: []string{"--manifest", "m", "--drain-delay", "10s"}, wantErr: "--drain-delay 10s"},
+		{name: "negative drain delay", env: map[string]string{"ROUTER_DRAIN_DELAY": "-1s"}, args: []string{"--manifest", "m"}, wantErr: "--drain-delay -1s"},
 		{name: "health path without /", args: []string{"--manifest", "m", "--health-path", "ready"}, wantErr: `--health-path "ready"`},
 		{name: "health path with a query", env: map[string]string{"ROUTER_HEALTH_PATH": "/ready?x"}, args: []string{"--manifest", "m"}, wantErr: "must be a path"},
 		{name: "bad format", args: []string{"--manifest", "m", "--log-format", "xml"}, wantErr: "json or text"},
@@ -178,4 +180,41 @@ func TestBinary(t *testing.T) {
 	p = testenv.Start(t, bin, nil)
 	assert.Equal(t, 2, p.Wait(5*time.Second), "a usage error exits 2")
 	assert.Contains(t, p.Output(), "ROUTER_MANIFEST")
+}
+
+// TestServeDrainDelay: after the signal, the router goes on serving for
+// the drain delay with /readyz at 503, so that a load balancer can take
+// it out of rotation before it stops accepting.
+func TestServeDrainDelay(t *testing.T) {
+	m := &manifest.Manifest{TotalLines: 10, Shards: []manifest.Shard{
+		{Name: "a", First: 1, Last: 10, Data: "d", URLs: []string{shardServer(t)}},
+	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	base := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, &config{ResponseTimeout: time.Second, DrainDelay: 2 * time.Second}, m, ln, slog.New(slog.DiscardHandler))
+	}()
+	testenv.WaitHTTP(t, base+"/readyz", 5*time.Second, nil)
+	cancel()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	}, time.Second, 10*time.Millisecond, "/readyz turns 503 and is still answered")
+	resp, err := http.Get(base + "/lines/1")
+	require.NoError(t, err, "lines are still served during the delay")
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after the delay")
+	}
 }
