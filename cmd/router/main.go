@@ -1,14 +1,17 @@
 // Command router is the Go front door of the shards: it reads the shard
 // manifest, serves GET /lines/{n} by proxying to a healthy replica of the
 // shard that owns line n, and on SIGTERM or SIGINT turns /readyz to 503,
-// lets requests in flight finish for up to 10 seconds, and exits 0.
+// serves on for the drain delay (none by default), then lets requests in
+// flight finish for up to 10 seconds, and exits 0.
 //
 //	router --manifest FILE [--listen ADDR] [--response-timeout D]
-//	       [--connect-timeout D] [--log-level L] [--log-format F]
+//	       [--connect-timeout D] [--health-path P] [--drain-delay D]
+//	       [--log-level L] [--log-format F]
 //
 // Every flag has an environment variable, which the flag overrides:
 // ROUTER_MANIFEST, PORT (listen on ":PORT"), ROUTER_RESPONSE_TIMEOUT,
-// ROUTER_CONNECT_TIMEOUT, LOG_LEVEL, LOG_FORMAT.
+// ROUTER_CONNECT_TIMEOUT, ROUTER_HEALTH_PATH, ROUTER_DRAIN_DELAY,
+// LOG_LEVEL, LOG_FORMAT.
 //
 // The router runs procsPerCPU Go Ps per CPU unless GOMAXPROCS is set.
 package main
