@@ -68,7 +68,7 @@ type Shard struct {
 	// in a manifest.
 	dataInfo, indexInfo os.FileInfo
 	tag                 string
-	damaged  atomic.Pointer[error]
+	damaged             atomic.Pointer[error]
 	// opened is what fstat said of the data and index files at open; any
 	// change after that means they are no longer the files checked.
 	opened [2]fileState
