@@ -243,7 +243,7 @@ func (s *sharding) inPlace(ctx context.Context, stdout, stderr io.Writer) (*mani
 	// The check every shard makes at start, here before a manifest names
 	// the files: 64 entries against the data, and the data's last line
 	// against the index's end (a stale index of a file that grew).
-	sh, err := shard.Open(shard.Options{DataPath: s.path, IndexPath: idxPath})
+	sh, err := shard.Open(shard.Options{DataPath: s.path, IndexPath: idxPath, NoManifest: true})
 	if err != nil {
 		return nil, fmt.Errorf("%w; check it with: lines verify %s", err, s.path)
 	}
