@@ -100,6 +100,13 @@ func (sh *Shard) open(o Options) (err error) {
 		return fmt.Errorf("data file (FILE_REPOSITORY_FILE_PATH): %w", err)
 	}
 	if sh.index, err = os.Open(o.IndexPath); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			build := "lines index " + o.DataPath
+			if o.IndexPath != o.DataPath+"_index.txt" {
+				build += " -o " + o.IndexPath
+			}
+			return fmt.Errorf("index file (INDEX_FILE_PATH): %w; build it with: %s", err, build)
+		}
 		return fmt.Errorf("index file (INDEX_FILE_PATH): %w", err)
 	}
 	dataInfo, err := regular(sh.data, "data file (FILE_REPOSITORY_FILE_PATH)")
