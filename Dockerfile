@@ -1,9 +1,25 @@
 # The images of lineserver, built from this folder:
 #
-#	docker build -t lineserver .                    # the shard function (the default)
+#	docker build -t lineserver .                    # the shard function (the default, the last stage)
 #	docker build -t lineserver-router --target router .
 #	docker build -t lineserver-nginx --target nginx .
 #	docker run --rm --read-only -p 8080:8080 lineserver   # serves testdata/sample.txt
+#
+# `docker build .` makes the shard function's image only: BuildKit (the
+# builder since Docker 23) builds the stages the target needs, here build
+# and lineserver. The legacy builder (DOCKER_BUILDKIT=0, Docker 20.10) runs
+# every stage before the target, the NGINX one's apt-get included, and
+# still tags the shard function's image.
+#
+# The NGINX image with a config of one's own (as the reference's compose
+# file mounts into nginx:latest) takes two overrides: the entrypoint, which
+# otherwise renders nginx.conf from a manifest, and the user, nobody
+# (65534), who cannot write Debian's default pid and temporary paths:
+#
+#	docker run --rm -p 8080:8080 -v "$PWD/nginx.conf:/etc/nginx/nginx.conf:ro" \
+#	    --user 0:0 --entrypoint nginx lineserver-nginx -g 'daemon off;'
+#
+# In a compose file: `user: "0:0"` and `entrypoint: ["nginx", "-g", "daemon off;"]`.
 #
 # Binaries are static (no cgo), stripped and built with -trimpath; the
 # function and the router run on distroless/static as the nonroot user

@@ -69,16 +69,9 @@ func Open(ctx context.Context, l envconfig.Lookuper, logw io.Writer) (*Server, e
 	if err != nil {
 		return nil, err
 	}
-	var last, total int64
-	if cfg.Last != nil {
-		last = *cfg.Last
-	}
-	if cfg.TotalLines != nil {
-		total = *cfg.TotalLines
-	}
 	sh, err := shard.Open(shard.Options{
 		DataPath: cfg.DataPath, IndexPath: cfg.IndexPath,
-		First: cfg.First, Last: last, Total: total,
+		First: unset0(cfg.First), Last: unset0(cfg.Last), Total: unset0(cfg.TotalLines),
 	})
 	if err != nil {
 		return nil, err
@@ -89,7 +82,19 @@ func Open(ctx context.Context, l envconfig.Lookuper, logw io.Writer) (*Server, e
 		return nil, fmt.Errorf("%w: FILE_TOTAL_LINES=%d is below the last line served, %d", config.ErrInvalid, *cfg.TotalLines, sh.Last())
 	}
 	log := logging.New(logw, cfg.LogFormat, cfg.LogLevel)
-	log.Info("shard open", "data", cfg.DataPath, "index", cfg.IndexPath,
-		"first", sh.First(), "last", sh.Last(), "total_lines", sh.Total())
+	total := any(sh.Total())
+	if !sh.TotalKnown() {
+		total = "unknown: negative numbers and numbers past last answer 421"
+	}
+	log.Info("shard open", "data", cfg.DataPath, "index", cfg.IndexPath, "layout", sh.Layout(),
+		"first", sh.First(), "last", sh.Last(), "total_lines", total)
 	return NewServer(sh, cfg.Port, log), nil
+}
+
+// unset0 is the value of a setting for shard.Options, where 0 is unset.
+func unset0(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

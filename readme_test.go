@@ -131,6 +131,9 @@ func head(resp *http.Response) string {
 //     testdata/sample.txt) and bin/ with each binary the block names
 //     (bin/NAME, built from ./cmd/NAME), and it must exit 0 within two
 //     minutes;
+//     `<!-- run by TestName (pkg/dir) -->`: that test, in that package,
+//     runs the block as written (the own-file recipe needs free ports,
+//     nginx and a file of its own), and the test must exist;
 //     `<!-- not run: REASON -->`: it cannot run here (it serves until
 //     stopped, needs Docker or Google Cloud, or runs for minutes), and the
 //     reason says so;
@@ -156,7 +159,7 @@ func docFiles(t *testing.T) []string {
 	return append([]string{"README.md"}, files...)
 }
 
-var markRE = regexp.MustCompile(`^<!-- (run|not run: .+) -->$`)
+var markRE = regexp.MustCompile(`^<!-- (run|run by \w+ \([\w/]+\)|not run: .+) -->$`)
 
 // shBlocks finds the sh blocks of a Markdown text and their marks.
 func shBlocks(file, text string) []docBlock {
@@ -205,6 +208,8 @@ func TestDocCommandBlocks(t *testing.T) {
 			switch {
 			case b.mark == "run":
 				run = append(run, b)
+			case strings.HasPrefix(b.mark, "run by "):
+				assertTestExists(t, b)
 			case b.mark == "":
 				t.Errorf("%v: a command block with no mark: put <!-- run --> or <!-- not run: REASON --> on the line before it (see the rule in readme_test.go)", b)
 			}
@@ -275,9 +280,14 @@ func TestReadmeTroubleshooting(t *testing.T) {
 			"lineserver: index file (INDEX_FILE_PATH): open big.txt_index.txt: no such file or directory"},
 		{"another file's index", map[string][]byte{"big.txt": []byte("a\nb\n"), "big.txt_index.txt": other}, map[string]string{"FILE_REPOSITORY_FILE_PATH": "big.txt"},
 			"lineserver: files do not fit: index big.txt_index.txt does not fit data big.txt"},
+		{"a slice told another range", slice(true), map[string]string{"FILE_REPOSITORY_FILE_PATH": "big.txt",
+			"INDEX_FIRST_LINE_NUMBER": "102", "INDEX_LAST_LINE_NUMBER": "200", "FILE_TOTAL_LINES": "300"},
+			"lineserver: files do not fit: INDEX_FIRST_LINE_NUMBER=102 and INDEX_LAST_LINE_NUMBER=200 and FILE_TOTAL_LINES=300 disagree with manifest"},
+		{"a slice away from its manifest", slice(false), map[string]string{"FILE_REPOSITORY_FILE_PATH": "big.txt"},
+			"lineserver: files do not fit: index big.txt_index.txt starts at byte"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, name := range []string{"big.txt", "big.txt_index.txt"} {
+			for _, name := range []string{"big.txt", "big.txt_index.txt", "manifest.json"} {
 				os.Remove(name)
 			}
 			for name, data := range tc.files {
@@ -327,4 +337,40 @@ func TestFiguresLiveInOnePlace(t *testing.T) {
 			where[fig] = file
 		}
 	}
+}
+
+// assertTestExists checks that the test a "run by" mark names is in the
+// package it names.
+func assertTestExists(t *testing.T, b docBlock) {
+	var name, dir string
+	_, err := fmt.Sscanf(b.mark, "run by %s (%s", &name, &dir)
+	require.NoError(t, err, "%v: mark %q", b, b.mark)
+	dir = strings.TrimSuffix(dir, ")")
+	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	require.NoError(t, err)
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		require.NoError(t, err)
+		if strings.Contains(string(src), "func "+name+"(t *testing.T)") {
+			return
+		}
+	}
+	t.Errorf("%v: the mark says %s in %s runs this block, but there is no such test", b, name, dir)
+}
+
+// slice gives the files of lines 3-4 of a six-line file as lines shard
+// writes them: the index keeps the whole file's offsets, and with
+// manifest, the manifest.json beside them names them.
+func slice(manifest bool) map[string][]byte {
+	files := map[string][]byte{
+		"big.txt":           []byte("c\nd\n"),
+		"big.txt_index.txt": []byte("000000000004\n000000000006\n"),
+	}
+	if manifest {
+		files["manifest.json"] = []byte(`{"total_lines": 6, "shards": [
+{"name": "shard-1", "first": 1, "last": 2, "data": "shard-1.txt", "index": "shard-1.txt_index.txt", "urls": ["http://127.0.0.1:9081"]},
+{"name": "shard-2", "first": 3, "last": 4, "data": "big.txt", "index": "big.txt_index.txt", "urls": ["http://127.0.0.1:9082"]},
+{"name": "shard-3", "first": 5, "last": 6, "data": "shard-3.txt", "index": "shard-3.txt_index.txt", "urls": ["http://127.0.0.1:9083"]}]}`)
+	}
+	return files
 }

@@ -60,6 +60,9 @@ func NewServer(sh *shard.Shard, port string, log *slog.Logger) *Server {
 // Port is the port the configuration asks to listen on.
 func (s *Server) Port() string { return s.port }
 
+// Log is the server's logger.
+func (s *Server) Log() *slog.Logger { return s.log }
+
 // Shard is the shard the server serves.
 func (s *Server) Shard() *shard.Shard { return s.shard }
 

@@ -31,8 +31,14 @@ func runCloudRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || opts.Image == "" {
-		return fmt.Errorf("%w: lines cloudrun MANIFEST --image IMAGE [--out DIR] [--min-instances N] [--max-instances N] [--cpu CPU] [--memory MEM] [--concurrency N] [--gcs-bucket BUCKET] [--data-dir DIR]", errUsage)
+	const use = "lines cloudrun MANIFEST --image IMAGE [--out DIR] [--min-instances N] [--max-instances N] [--cpu CPU] [--memory MEM] [--concurrency N] [--gcs-bucket BUCKET] [--data-dir DIR]"
+	switch {
+	case len(pos) != 1:
+		return fmt.Errorf("%w: %s: want one MANIFEST, got %d arguments", errUsage, use, len(pos))
+	case opts.Image == "":
+		return fmt.Errorf("%w: %s: --image is required: the shard function's image as Cloud Run pulls it, "+
+			"for example europe-west1-docker.pkg.dev/PROJECT/REPOSITORY/lineserver:v1; build and push it with "+
+			"docker build -t IMAGE . && docker push IMAGE (see \"Deploy to Cloud Run\" in the README)", errUsage, use)
 	}
 	m, err := manifest.Load(pos[0])
 	if err != nil {

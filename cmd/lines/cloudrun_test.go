@@ -90,16 +90,33 @@ func TestCloudRunCommand(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
+		want string
 	}{
-		{"no image", []string{"cloudrun", manifestPath}},
-		{"no manifest", []string{"cloudrun", "--image", "img"}},
-		{"bad number", []string{"cloudrun", manifestPath, "--image", "img", "--min-instances", "x"}},
+		{"no image", []string{"cloudrun", manifestPath}, "--image is required: the shard function's image as Cloud Run pulls it, " +
+			"for example europe-west1-docker.pkg.dev/PROJECT/REPOSITORY/lineserver:v1; build and push it with docker build -t IMAGE . && docker push IMAGE"},
+		{"no manifest", []string{"cloudrun", "--image", "img"}, "want one MANIFEST, got 0 arguments"},
+		{"bad number", []string{"cloudrun", manifestPath, "--image", "img", "--min-instances", "x"}, "min-instances"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := run(context.Background(), tc.args, &bytes.Buffer{}, &bytes.Buffer{})
 			assert.ErrorIs(t, err, errUsage)
+			assert.ErrorContains(t, err, tc.want)
 		})
 	}
+	t.Run("a --no-split manifest away from its data", func(t *testing.T) {
+		dir := t.TempDir()
+		data := filepath.Join(dir, "big.txt")
+		require.NoError(t, os.WriteFile(data, []byte("a\nb\nc\n"), 0o644))
+		out := filepath.Join(dir, "plan")
+		_, _, err := callLines("shard", data, "--shards", "3", "--no-split", "--out", out)
+		require.NoError(t, err)
+		err = run(context.Background(), []string{"cloudrun", filepath.Join(out, "manifest.json"), "--image", "img"}, &bytes.Buffer{}, &bytes.Buffer{})
+		require.Error(t, err)
+		assert.Equal(t, `shard shard-1: cannot render: the data is outside the manifest's folder: "../big.txt": `+
+			`Cloud Run sees only the manifest's folder (in the image, or the bucket of --gcs-bucket, at --data-dir). `+
+			`Write a --no-split manifest beside its data file (lines shard FILE --no-split --out "$(dirname FILE)"), `+
+			`or cut the file into slices in one folder (lines shard FILE --shards N --out DIR)`, err.Error())
+	})
 	t.Run("options Cloud Run refuses", func(t *testing.T) {
 		err := run(context.Background(), []string{"cloudrun", manifestPath, "--image", "img", "--concurrency", "5000"}, &bytes.Buffer{}, &bytes.Buffer{})
 		require.Error(t, err)

@@ -24,7 +24,7 @@ func commands() []command {
 	return []command{
 		{"index", "FILE [-o INDEX]", "build the 13-byte index of FILE", runIndex},
 		{"verify", "FILE [INDEX] | MANIFEST", "check every index entry against the data", runVerify},
-		{"shard", "FILE --shards N --out DIR", "cut FILE into shards with their indexes and manifest.json", runShard},
+		{"shard", "FILE (--shards N | --lines-per-shard K) --out DIR", "cut FILE into shards with their indexes and manifest.json", runShard},
 		{"nginx", "MANIFEST [--listen ADDR]", "print the nginx.conf that routes to the shards", runNginx},
 		{"compose", "MANIFEST", "print the compose file of the sharded set", runCompose},
 		{"cloudrun", "MANIFEST --image IMAGE [--out DIR]", "write one Cloud Run service file per shard", runCloudRun},
@@ -34,6 +34,12 @@ func commands() []command {
 
 // errUsage marks a mistake in the command line; it exits with status 2.
 var errUsage = errors.New("usage")
+
+// helpError is what parseArgs returns for -h or --help: run prints the
+// command's usage to standard output, and lines exits 0.
+type helpError struct{ flags string }
+
+func (h *helpError) Error() string { return "help asked for" }
 
 // errFailed marks a check that ran and failed (verify); it exits with 1
 // without the "lines:" prefix, since the command printed why.
@@ -57,16 +63,26 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command", errUsage)
-		}
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
 		return nil
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
+			err := c.run(ctx, args[1:], stdout, stderr)
+			var h *helpError
+			if errors.As(err, &h) {
+				fmt.Fprintf(stdout, "usage: lines %s %s\n\n%s.\n", c.name, c.args, c.summary)
+				if h.flags != "" {
+					fmt.Fprintf(stdout, "\nflags:%s\n", h.flags)
+				}
+				return nil
+			}
+			return err
 		}
 	}
 	usage(stderr)
@@ -89,7 +105,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, fmt.Errorf("%w: lines %s %s", errUsage, fs.Name(), flagHelp(fs))
+				return nil, &helpError{flags: flagHelp(fs)}
 			}
 			return nil, fmt.Errorf("%w: lines %s: %w", errUsage, fs.Name(), err)
 		}

@@ -188,8 +188,20 @@ func (s *sharding) cut(ctx context.Context, stdout, stderr io.Writer) (*manifest
 			return nil, err
 		}
 		done += to - from
+		// The slice's index keeps the whole file's offsets, as the
+		// reference's slices do: entry 0 of every slice but the first is
+		// then not 0, so no setting can make a shard take it for a whole
+		// file's index. A slice whose offsets do not fit 12 digits is
+		// rebased; the manifest beside it tells the shard its range.
+		shift := from
+		if to > index.MaxOffset {
+			shift = 0
+			fmt.Fprintf(stdout, "%s: offsets beyond %d do not fit its index: rebased to 0; serve it beside %s\n",
+				name, int64(index.MaxOffset), filepath.Join(s.dir, "manifest.json"))
+		}
 		lines, err := index.BuildFile(ctx, idxPath, io.NewSectionReader(s.data, from, to-from), index.Options{
 			Progress: func(n int64) { bar.set(done + n) },
+			Shift:    shift,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("index %s: %w", dataPath, err)
@@ -231,7 +243,7 @@ func (s *sharding) inPlace(ctx context.Context, stdout, stderr io.Writer) (*mani
 	// The check every shard makes at start, here before a manifest names
 	// the files: 64 entries against the data, and the data's last line
 	// against the index's end (a stale index of a file that grew).
-	sh, err := shard.Open(shard.Options{DataPath: s.path, IndexPath: idxPath})
+	sh, err := shard.Open(shard.Options{DataPath: s.path, IndexPath: idxPath, NoManifest: true})
 	if err != nil {
 		return nil, fmt.Errorf("%w; check it with: lines verify %s", err, s.path)
 	}

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,13 +25,61 @@ import (
 const gracePeriod = 10 * time.Second
 
 func main() {
-	if err := run(os.Stderr); err != nil {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "lineserver:", err)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "lineserver:", err)
 		os.Exit(1)
 	}
 }
 
-func run(stderr io.Writer) error {
+// errUsage marks arguments lineserver does not take; it exits 2.
+var errUsage = errors.New("usage: [SETTING=VALUE ...] lineserver (the settings are environment variables; lineserver --help lists them)")
+
+// usage is what --help prints.
+const usage = `usage: FILE_REPOSITORY_FILE_PATH=FILE [SETTING=VALUE ...] lineserver
+
+Serves the lines of FILE over HTTP (GET /lines/{n}, /lines/{a}..{b},
+/healthz, /readyz, /metrics) through the Functions Framework for Go. It
+opens and checks FILE and its index first: a bad setting or file stops it
+with one message, exit status 1. SIGTERM or SIGINT drains it (up to 10 s)
+and it exits 0. Settings are environment variables:
+
+  FILE_REPOSITORY_FILE_PATH  the data file FILE: a whole file, or a slice
+                             written by lines shard (required)
+  INDEX_FILE_PATH            its index (default FILE_index.txt; build it
+                             with: lines index FILE)
+  INDEX_FIRST_LINE_NUMBER    first line served (default: what manifest.json
+                             beside a slice says, or 1)
+  INDEX_LAST_LINE_NUMBER     last line served (default: the manifest's, or
+                             the last line the index covers)
+  FILE_TOTAL_LINES           lines of the whole file (default: the
+                             manifest's, or a whole file's index entries)
+  PORT                       port to listen on (default 8080)
+  LOG_FORMAT                 json or text (default json, text on a terminal)
+  LOG_LEVEL                  debug, info, warn or error (default info)
+
+Settings that are set must agree with the files and the manifest, or the
+shard refuses to start. Example:
+
+  bin/lines index big.txt && FILE_REPOSITORY_FILE_PATH=big.txt bin/lineserver
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "help":
+			_, err := io.WriteString(stdout, usage)
+			return err
+		}
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("%w: it takes no argument, got %q", errUsage, args)
+	}
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", "Lines")
 	}
@@ -41,6 +90,7 @@ func run(stderr io.Writer) error {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	served := make(chan error, 1)
+	srv.Log().Info("listening", "address", ":"+srv.Port(), "url", "http://localhost:"+srv.Port())
 	go func() { served <- funcframework.Start(srv.Port()) }()
 	select {
 	case err := <-served:

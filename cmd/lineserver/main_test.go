@@ -90,6 +90,7 @@ func TestBadSettingsStopAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	path := testenv.WriteIndexed(t, dir, "data.txt", []byte("a\nb\n"))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "short_index.txt"), []byte("0000000000\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "noindex.txt"), []byte("a\n"), 0o644))
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -99,6 +100,8 @@ func TestBadSettingsStopAtOnce(t *testing.T) {
 		{"missing file", []string{"FILE_REPOSITORY_FILE_PATH=" + path + ".gone"}, "data.txt.gone: no such file"},
 		{"truncated index", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_FILE_PATH=" + filepath.Join(dir, "short_index.txt")}, "not a multiple of 13"},
 		{"bad number", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_FIRST_LINE_NUMBER=first"}, "INDEX_FIRST_LINE_NUMBER"},
+		{"missing index", []string{"FILE_REPOSITORY_FILE_PATH=" + filepath.Join(dir, "noindex.txt")}, "noindex.txt_index.txt: no such file or directory; build it with: lines index " + filepath.Join(dir, "noindex.txt")},
+		{"missing index elsewhere", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_FILE_PATH=" + filepath.Join(dir, "x.idx")}, "build it with: lines index " + path + " -o " + filepath.Join(dir, "x.idx")},
 		{"range beyond the index", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "INDEX_LAST_LINE_NUMBER=5"}, "too few"},
 		{"total lines 0", []string{"FILE_REPOSITORY_FILE_PATH=" + path, "FILE_TOTAL_LINES=0"}, "FILE_TOTAL_LINES=0 is below the last line served, 2"},
 	} {
@@ -144,4 +147,31 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, len(long)+1-(1<<20), len(rest), "the line in flight arrives whole")
 	assert.Equal(t, 0, p.Wait(10*time.Second), p.Output())
+}
+
+// TestUsage: --help prints the full usage, FILE and every setting, to
+// standard output and exits 0; an argument is a usage error (exit 2).
+func TestUsage(t *testing.T) {
+	for _, arg := range []string{"--help", "-h", "help"} {
+		out, err := exec.Command(bin, arg).Output()
+		require.NoError(t, err, "exit 0")
+		for _, want := range []string{"usage: FILE_REPOSITORY_FILE_PATH=FILE [SETTING=VALUE ...] lineserver", "INDEX_FILE_PATH",
+			"INDEX_FIRST_LINE_NUMBER", "INDEX_LAST_LINE_NUMBER", "FILE_TOTAL_LINES", "PORT", "LOG_FORMAT", "LOG_LEVEL", "lines index FILE"} {
+			assert.Contains(t, string(out), want)
+		}
+	}
+	cmd := exec.Command(bin, "serve")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode())
+	assert.Equal(t, "lineserver: usage: [SETTING=VALUE ...] lineserver (the settings are environment variables; lineserver --help lists them): it takes no argument, got [\"serve\"]\n", string(out))
+}
+
+// TestLogsAddress: the shard says where it listens.
+func TestLogsAddress(t *testing.T) {
+	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", []byte("a\n"))
+	port := testenv.FreePort(t)
+	p := testenv.Start(t, bin, nil, "FILE_REPOSITORY_FILE_PATH="+path, "PORT="+strconv.Itoa(port))
+	testenv.WaitHTTP(t, testenv.URL(port)+"/readyz", 30*time.Second, p)
+	assert.Contains(t, p.Output(), fmt.Sprintf(`"message":"listening","address":":%d","url":"http://localhost:%d"`, port, port))
 }

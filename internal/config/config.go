@@ -23,13 +23,16 @@ type Config struct {
 	DataPath string `env:"FILE_REPOSITORY_FILE_PATH"`
 	// IndexPath is DataPath's index; empty means DataPath + "_index.txt".
 	IndexPath string `env:"INDEX_FILE_PATH"`
-	// First is the first line the shard serves, in the whole file's numbering.
-	First int64 `env:"INDEX_FIRST_LINE_NUMBER, default=1"`
-	// Last is the last line the shard serves; nil means the last line the
-	// index covers.
+	// First is the first line the shard serves, in the whole file's
+	// numbering; nil means what the manifest beside the data file says, or
+	// 1 (see internal/shard for the rules).
+	First *int64 `env:"INDEX_FIRST_LINE_NUMBER, noinit"`
+	// Last is the last line the shard serves; nil means what the manifest
+	// says, or the last line the index covers.
 	Last *int64 `env:"INDEX_LAST_LINE_NUMBER, noinit"`
 	// TotalLines is the number of lines of the whole file, for negative
-	// numbers and for telling 413 from 421; nil means Last.
+	// numbers and for telling 413 from 421; nil means what the manifest
+	// says, or the entries of a whole file's index.
 	TotalLines *int64 `env:"FILE_TOTAL_LINES, noinit"`
 	// Port is the port to listen on.
 	Port string `env:"PORT, default=8080"`
@@ -79,11 +82,15 @@ func (c *Config) Validate() error {
 	if c.DataPath == "" {
 		bad("FILE_REPOSITORY_FILE_PATH is required: the data file to serve")
 	}
-	if c.First < 1 {
-		bad("INDEX_FIRST_LINE_NUMBER=%d: lines are numbered from 1", c.First)
+	if c.First != nil && *c.First < 1 {
+		bad("INDEX_FIRST_LINE_NUMBER=%d: lines are numbered from 1", *c.First)
 	}
-	if c.Last != nil && *c.Last < c.First {
-		bad("INDEX_LAST_LINE_NUMBER=%d is before INDEX_FIRST_LINE_NUMBER=%d", *c.Last, c.First)
+	switch {
+	case c.Last == nil:
+	case c.First != nil && *c.First >= 1 && *c.Last < *c.First:
+		bad("INDEX_LAST_LINE_NUMBER=%d is before INDEX_FIRST_LINE_NUMBER=%d", *c.Last, *c.First)
+	case *c.Last < 0:
+		bad("INDEX_LAST_LINE_NUMBER=%d is below 0", *c.Last)
 	}
 	if c.TotalLines != nil {
 		switch {

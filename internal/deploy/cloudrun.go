@@ -170,6 +170,14 @@ func CloudRun(m *manifest.Manifest, opts CloudRunOptions) ([]Service, error) {
 	var errs []error
 	for i, s := range m.Shards {
 		svc, err := cloudRunService(m, i, opts)
+		if errors.Is(err, errOutside) {
+			// One message says it for every shard (a --no-split manifest
+			// names one data file for all).
+			return nil, fmt.Errorf("shard %s: %w: Cloud Run sees only the manifest's folder (in the image, or the bucket of "+
+				"--gcs-bucket, at --data-dir). Write a --no-split manifest beside its data file "+
+				"(lines shard FILE --no-split --out \"$(dirname FILE)\"), or cut the file into slices in one folder "+
+				"(lines shard FILE --shards N --out DIR)", s.Name, err)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("shard %s: %w", s.Name, err))
 			continue
@@ -238,6 +246,9 @@ func cloudRunService(m *manifest.Manifest, i int, opts CloudRunOptions) (knServi
 	return svc, nil
 }
 
+// errOutside reports a file that a manifest names outside its folder.
+var errOutside = errors.New("the data is outside the manifest's folder")
+
 // containerPath is the manifest path p (relative to the manifest's folder,
 // or absolute) in the container, where the manifest's folder is dir. An
 // absolute p keeps its base name only.
@@ -247,7 +258,7 @@ func containerPath(dir, p string) (string, error) {
 	}
 	p = path.Clean(filepath.ToSlash(p))
 	if p == ".." || strings.HasPrefix(p, "../") {
-		return "", fmt.Errorf("%w: %q is outside the manifest's folder", ErrCannotRender, p)
+		return "", fmt.Errorf("%w: %w: %q", ErrCannotRender, errOutside, p)
 	}
 	return path.Join(dir, p), nil
 }

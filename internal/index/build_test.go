@@ -272,3 +272,29 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	}
 }
+
+// TestBuildShifted: a slice indexed with Shift keeps the whole file's
+// offsets, entry for entry the whole file's index of those lines, across
+// chunk borders.
+func TestBuildShifted(t *testing.T) {
+	data := testenv.Varied(3000)
+	whole, err := index.Of(data)
+	require.NoError(t, err)
+	lines := testenv.Lines(data)
+	from := int64(0)
+	for _, l := range lines[:1000] {
+		from += int64(len(l))
+	}
+	for _, opt := range chunkings {
+		t.Run(fmt.Sprintf("chunk %d/workers %d", opt.ChunkSize, opt.Workers), func(t *testing.T) {
+			opt.Shift = from
+			var got bytes.Buffer
+			n, err := index.Build(context.Background(), bytes.NewReader(data[from:]), &got, opt)
+			require.NoError(t, err)
+			assert.Equal(t, int64(2000), n)
+			assert.Equal(t, string(whole[1000*index.EntrySize:]), got.String())
+		})
+	}
+	_, err = index.Build(context.Background(), bytes.NewReader([]byte("a\n")), io.Discard, index.Options{Shift: index.MaxOffset + 1})
+	assert.ErrorIs(t, err, index.ErrOffsetTooLarge)
+}

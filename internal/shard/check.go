@@ -77,7 +77,38 @@ func (sh *Shard) check() error {
 		}
 		return sh.checkLastLine(prev)
 	}
+	if sh.line0 == 1 && sh.total == sh.entries {
+		// A range of a whole file: the file has exactly as many lines as
+		// the index has entries, which its last entry and line tell.
+		return sh.checkEnd()
+	}
 	return nil
+}
+
+// checkEnd checks the last entry of a whole file's index and the data's
+// last line after it.
+func (sh *Shard) checkEnd() error {
+	i := sh.entries - 1
+	e, err := sh.entry(i)
+	if err != nil {
+		return err
+	}
+	off := e - sh.base
+	if off < 0 || off >= sh.dataSize {
+		return sh.mismatch("index %s does not fit data %s (%d bytes): its last entry says line %d starts at byte %d; "+
+			"was the index built for this file? (lines verify tells)", sh.indexPath, sh.dataPath, sh.dataSize, i+1, off)
+	}
+	if off > 0 {
+		var b [1]byte
+		if _, err := sh.data.ReadAt(b[:], off-1); err != nil {
+			return fmt.Errorf("data %s: %w", sh.dataPath, err)
+		}
+		if b[0] != '\n' {
+			return sh.mismatch("index %s does not fit data %s: its last line, %d, starts at byte %d, but the byte before it is %q, not '\\n'; "+
+				"was the index built for this file? (lines verify tells)", sh.indexPath, sh.dataPath, i+1, off, b[0])
+		}
+	}
+	return sh.checkLastLine(off)
 }
 
 // checkFinalNewline: the data's last line is the shard's last, so unless

@@ -31,14 +31,18 @@ type Options struct {
 	DataPath string
 	// IndexPath is DataPath's index.
 	IndexPath string
-	// First is the first line served (INDEX_FIRST_LINE_NUMBER); 0 means 1.
+	// First is the first line served (INDEX_FIRST_LINE_NUMBER); 0 means
+	// unset: what the manifest beside the data says, or 1.
 	First int64
-	// Last is the last line served (INDEX_LAST_LINE_NUMBER); 0 means the
-	// last line the index covers.
+	// Last is the last line served (INDEX_LAST_LINE_NUMBER); 0 means
+	// unset: what the manifest says, or the last line the index covers.
 	Last int64
 	// Total is the number of lines of the whole file (FILE_TOTAL_LINES);
-	// 0 means Last.
+	// 0 means unset: what the manifest says, or the entries of a whole
+	// file's index. Layout (layout.go) has the rules.
 	Total int64
+	// NoManifest skips the manifest.json beside the data file.
+	NoManifest bool
 }
 
 // Shard serves the lines First to Last of a file of Total lines. It is safe
@@ -47,6 +51,12 @@ type Shard struct {
 	data, index         *os.File
 	dataPath, indexPath string
 	first, last, total  int64
+	// totalKnown is false for a slice whose file's length nothing gave:
+	// negative numbers and numbers past its range are then another
+	// shard's business (421).
+	totalKnown bool
+	// layout says how the range was decided, for the log.
+	layout string
 	// line0 is the line number of index entry 0: 1 for an index of the
 	// whole file, First for a slice.
 	line0   int64
@@ -54,8 +64,11 @@ type Shard struct {
 	// base is the value of entry 0: offsets are read relative to it.
 	base     int64
 	dataSize int64
-	tag      string
-	damaged  atomic.Pointer[error]
+	// dataInfo and indexInfo are the files' fstat at open, to find them
+	// in a manifest.
+	dataInfo, indexInfo os.FileInfo
+	tag                 string
+	damaged             atomic.Pointer[error]
 	// opened is what fstat said of the data and index files at open; any
 	// change after that means they are no longer the files checked.
 	opened [2]fileState
@@ -87,6 +100,13 @@ func (sh *Shard) open(o Options) (err error) {
 		return fmt.Errorf("data file (FILE_REPOSITORY_FILE_PATH): %w", err)
 	}
 	if sh.index, err = os.Open(o.IndexPath); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			build := "lines index " + o.DataPath
+			if o.IndexPath != o.DataPath+"_index.txt" {
+				build += " -o " + o.IndexPath
+			}
+			return fmt.Errorf("index file (INDEX_FILE_PATH): %w; build it with: %s", err, build)
+		}
 		return fmt.Errorf("index file (INDEX_FILE_PATH): %w", err)
 	}
 	dataInfo, err := regular(sh.data, "data file (FILE_REPOSITORY_FILE_PATH)")
@@ -98,6 +118,7 @@ func (sh *Shard) open(o Options) (err error) {
 		return err
 	}
 	sh.dataSize = dataInfo.Size()
+	sh.dataInfo, sh.indexInfo = dataInfo, indexInfo
 	if indexInfo.Size()%index.EntrySize != 0 {
 		return sh.mismatch("index %s: its size, %d bytes, is not a multiple of %d: it is truncated or not an index",
 			o.IndexPath, indexInfo.Size(), index.EntrySize)
@@ -166,54 +187,6 @@ func (sh *Shard) mismatch(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMismatch}, args...)...)
 }
 
-// setRange decides which lines the shard serves and whether the index is a
-// slice (its entry 0 is line First) or the whole file's (entry 0 is line 1).
-func (sh *Shard) setRange(o Options) error {
-	sh.first, sh.last, sh.total = max(o.First, 1), o.Last, o.Total
-	e := sh.entries
-	if e > 0 {
-		var err error
-		if sh.base, err = sh.entry(0); err != nil {
-			return err
-		}
-	}
-	switch {
-	case e == 0 && sh.first == 1 && sh.last == 0:
-		// An empty file: no lines to serve, every number is beyond the end.
-		if sh.dataSize > 0 {
-			return sh.mismatch("index %s is empty but data %s has %d bytes: rebuild the index (lines index %s)",
-				sh.indexPath, sh.dataPath, sh.dataSize, sh.dataPath)
-		}
-	case sh.last == 0 && sh.first == 1:
-		sh.last = e
-	case sh.last == 0 && sh.base != 0:
-		// Offsets that do not start at 0 are a slice of the reference's,
-		// which keeps the whole file's offsets.
-		sh.last = sh.first + e - 1
-	case sh.last == 0:
-		return sh.mismatch("index %s has %d entries and INDEX_FIRST_LINE_NUMBER is %d: "+
-			"set INDEX_LAST_LINE_NUMBER to say whether it is a slice (last = first + %d) or the whole file's (last <= %d)",
-			sh.indexPath, e, sh.first, e-1, e)
-	}
-	switch {
-	case e == sh.last-sh.first+1:
-		sh.line0 = sh.first
-	case e >= sh.last:
-		sh.line0 = 1
-	default:
-		return sh.mismatch("index %s has %d entries: too few for lines %d to %d, and not exactly the %d of a slice "+
-			"(check INDEX_FIRST_LINE_NUMBER and INDEX_LAST_LINE_NUMBER)",
-			sh.indexPath, e, sh.first, sh.last, sh.last-sh.first+1)
-	}
-	if sh.total == 0 {
-		sh.total = sh.last
-	}
-	if sh.total < sh.last {
-		return sh.mismatch("FILE_TOTAL_LINES=%d is below the last line served, %d", sh.total, sh.last)
-	}
-	return nil
-}
-
 // Close closes the files.
 func (sh *Shard) Close() error {
 	var errs []error
@@ -231,8 +204,17 @@ func (sh *Shard) First() int64 { return sh.first }
 // Last is the last line the shard serves; below First for an empty file.
 func (sh *Shard) Last() int64 { return sh.last }
 
-// Total is the number of lines of the whole file.
+// Total is the number of lines of the whole file; 0 with TotalKnown false
+// for a slice that was not told.
 func (sh *Shard) Total() int64 { return sh.total }
+
+// TotalKnown says whether Total is known: without it, negative numbers and
+// numbers past Last are another shard's (421).
+func (sh *Shard) TotalKnown() bool { return sh.totalKnown }
+
+// Layout says what the index was found to be and what gave the range, for
+// the log: "whole file", "first slice", "slice", "slice (manifest.json)".
+func (sh *Shard) Layout() string { return sh.layout }
 
 // Tag identifies the generation of the files (their sizes and times), for
 // ETags; it changes when either file is rewritten.
@@ -257,6 +239,13 @@ func (sh *Shard) damage(format string, args ...any) error {
 // the positive number of a line this shard serves. Its errors wrap
 // lineno.ErrBeyondEnd or lineno.ErrNotHere.
 func (sh *Shard) Resolve(n int64) (int64, error) {
+	if !sh.totalKnown && n < 0 {
+		return 0, fmt.Errorf("line %d: %w; this one serves lines %d to %d and was not told how many lines the file has",
+			n, lineno.ErrNotHere, sh.first, sh.last)
+	}
+	if !sh.totalKnown {
+		return n, lineno.Within(n, sh.first, sh.last)
+	}
 	n, err := lineno.Resolve(n, sh.total)
 	if err != nil {
 		return 0, err
