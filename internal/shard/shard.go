@@ -56,6 +56,7 @@ type Shard struct {
 	dataSize int64
 	tag      string
 	damaged  atomic.Pointer[error]
+	guard    guard
 	// opened is what fstat said of the data and index files at open; any
 	// change after that means they are no longer the files checked.
 	opened [2]fileState
@@ -216,6 +217,7 @@ func (sh *Shard) setRange(o Options) error {
 
 // Close closes the files.
 func (sh *Shard) Close() error {
+	sh.guard.stop()
 	var errs []error
 	for _, f := range []*os.File{sh.data, sh.index} {
 		if f != nil {
