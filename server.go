@@ -42,7 +42,11 @@ type Server struct {
 	draining atomic.Bool
 	// hdr holds the constant header values, shared by every response
 	// rather than allocated for each; net/http copies them when it sends.
-	hdr struct{ cache, vary, text, json []string }
+	hdr struct {
+		cache, vary, text, json []string
+		// etagPrefix is the start of every ETag: `"<tag>-`.
+		etagPrefix string
+	}
 }
 
 // NewServer returns the server of sh. port is only reported by Port.
@@ -54,6 +58,7 @@ func NewServer(sh *shard.Shard, port string, log *slog.Logger) *Server {
 	s.hdr.vary = []string{"Accept"}
 	s.hdr.text = []string{"text/plain; charset=utf-8"}
 	s.hdr.json = []string{"application/json"}
+	s.hdr.etagPrefix = `"` + sh.Tag() + "-"
 	return s
 }
 
