@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
@@ -74,7 +75,6 @@ func keepsLeases(fsType int64) bool {
 // Open's checks read them, so a change during the checks is caught too.
 func (sh *Shard) arm() error {
 	g := &sh.guard
-	g.done = make(chan struct{})
 	for i, f := range []*os.File{sh.data, sh.index} {
 		path, err := filepath.Abs(f.Name())
 		if err != nil {
@@ -87,8 +87,10 @@ func (sh *Shard) arm() error {
 	}
 	g.sigio = make(chan os.Signal, 1)
 	signal.Notify(g.sigio, syscall.SIGIO)
-	for i := range g.files {
-		g.files[i].leased = lease(g.files[i].fd)
+	if delivered(g.sigio) {
+		for i := range g.files {
+			g.files[i].leased = lease(g.files[i].fd)
+		}
 	}
 	if w, err := g.watch(); err == nil {
 		g.watcher = w
@@ -96,6 +98,7 @@ func (sh *Shard) arm() error {
 	// Without a watcher (no inotify here, or no instance left), leases and
 	// fstat still keep every answer exact; only a rename onto a path goes
 	// unnoticed until a restart.
+	g.done = make(chan struct{})
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -104,7 +107,26 @@ func (sh *Shard) arm() error {
 	return nil
 }
 
-// lease takes a read lease on f, if its filesystem keeps them, and reports
+// sigioWait is how long arm waits for a SIGIO it sent itself.
+const sigioWait = 2 * time.Second
+
+// delivered sends the process a SIGIO and reports whether it reached ch:
+// a lease is only as good as the break notice, and a process that has
+// SIGIO blocked would let a writer through after the kernel's
+// lease-break-time without the shard knowing.
+func delivered(ch <-chan os.Signal) bool {
+	if err := syscall.Kill(os.Getpid(), syscall.SIGIO); err != nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	case <-time.After(sigioWait):
+		return false
+	}
+}
+
+// lease takes a read lease on fd, if its filesystem keeps them, and reports
 // whether the kernel granted it.
 func lease(fd int) bool {
 	var fs syscall.Statfs_t
