@@ -40,6 +40,9 @@ type Server struct {
 	large    sync.Pool
 	inflight atomic.Int64
 	draining atomic.Bool
+	// damageLogged is set once a probe has logged the damage that made
+	// the shard not ready, which may have come with no request.
+	damageLogged atomic.Bool
 	// hdr holds the constant header values, shared by every response
 	// rather than allocated for each; net/http copies them when it sends.
 	hdr struct {
@@ -135,7 +138,11 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, err error) i
 	if err != nil {
 		detail := err.Error()
 		if errors.Is(err, shard.ErrDamaged) {
-			// The full error, with file names, was logged when it was found.
+			// The full error, with file names, goes to the log: here once,
+			// since the shard's watcher may have found it with no request.
+			if !s.damageLogged.Swap(true) {
+				s.log.Error("shard not ready", "error", err)
+			}
 			detail = "the shard's data or index changed after it opened them; the details are in its log"
 		}
 		problem.Write(w, http.StatusServiceUnavailable, detail)
