@@ -180,7 +180,7 @@ func (sh *Shard) guardLoop() {
 				continue
 			}
 			if what := g.concerns(ev); what != "" {
-				sh.damage("%s %s after the shard opened it (%s): restart the shard on the new files", what, ev.Name, ev.Op)
+				sh.damage("%s %s changed after the shard opened it (inotify: %s): restart the shard on the new files", what, ev.Name, ev.Op)
 			}
 		case err, ok := <-errs:
 			if !ok {

@@ -204,7 +204,7 @@ func TestOtherFilesIgnored(t *testing.T) {
 	// the data's chmod, not one of the other files'.
 	require.NoError(t, os.Chmod(path, 0o600))
 	require.Eventually(t, func() bool { return sh.Ready() != nil }, watchTimeout, time.Millisecond)
-	assert.Contains(t, sh.Ready().Error(), "file "+path+" after")
+	assert.Contains(t, sh.Ready().Error(), "file "+path+" changed")
 	assert.Equal(t, len(lines), serveAll(t, sh, lines))
 }
 
