@@ -76,6 +76,9 @@ func FuzzIfNoneMatch(f *testing.F) {
 // constant header values are shared; parsing Accept and If-None-Match, the
 // metrics and the pooled buffers allocate nothing.
 func TestLineAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	data := []byte(strings.Repeat("a line of about forty bytes of text, and then some more ...\n", 10_000))
 	s := open(t, data, nil)
 	etag := get(s, "GET", "/lines/1234").Header().Get("ETag")
