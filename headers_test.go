@@ -1,9 +1,13 @@
 package lineserver
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // FuzzAccept fuzzes the Accept header's parser: it never panics, a header
@@ -64,4 +68,40 @@ func FuzzIfNoneMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLineAllocations: a line costs the handler two allocations beside
+// net/http's own: the string that holds its ETag and Content-Length, and
+// the slice that holds them (JSON: a third, its Content-Length). The
+// constant header values are shared; parsing Accept and If-None-Match, the
+// metrics and the pooled buffers allocate nothing.
+func TestLineAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	data := []byte(strings.Repeat("a line of about forty bytes of text, and then some more ...\n", 10_000))
+	s := open(t, data, nil)
+	etag := get(s, "GET", "/lines/1234").Header().Get("ETag")
+	for _, tc := range []struct {
+		name, header, value string
+		want                float64
+	}{
+		{"text", "", "", 2},
+		{"json", "Accept", "text/plain;q=0.5, application/json", 3},
+		{"304", "If-None-Match", `"x", ` + etag, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/lines/1234", nil)
+			if tc.header != "" {
+				req.Header.Set(tc.header, tc.value)
+			}
+			w := &discardWriter{h: http.Header{}}
+			allocs := testing.AllocsPerRun(1000, func() {
+				clear(w.h)
+				s.ServeHTTP(w, req)
+			})
+			t.Logf("%v allocations a request", allocs)
+			assert.LessOrEqual(t, allocs, tc.want)
+		})
+	}
 }

@@ -10,7 +10,8 @@ import (
 
 // serveJSON sends {"number": n, "line": "..."}: the line without its '\n'.
 // Bytes that are not UTF-8 become U+FFFD, as JSON has no way to carry them.
-func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, n int64, sp shard.Span) int {
+// length is the slot for the Content-Length's value.
+func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, n int64, sp shard.Span, length []string) int {
 	bufp, pool := s.buffer(sp.Len())
 	defer pool.Put(bufp)
 	buf := *bufp
@@ -18,14 +19,20 @@ func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, n int64, sp s
 	if err != nil {
 		return s.fail(w, r, err)
 	}
-	head := strconv.AppendInt([]byte(`{"number":`), n, 10)
+	// The encoding goes to a pooled buffer of its own; a line that
+	// encodes longer than it grows a copy.
+	outp, outPool := s.buffer(2 * int64(len(chunk)))
+	defer outPool.Put(outp)
+	head := append((*outp)[:0], `{"number":`...)
+	head = strconv.AppendInt(head, n, 10)
 	head = append(head, `,"line":"`...)
 	enc := jsonLine{out: head}
 	h := w.Header()
 	h["Content-Type"] = s.hdr.json
 	if int64(len(chunk)) == sp.Len() {
 		body := enc.encode(chunk, true)
-		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+		length[0] = strconv.Itoa(len(body))
+		h["Content-Length"] = length
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
 			w.Write(body)

@@ -40,9 +40,16 @@ type Server struct {
 	large    sync.Pool
 	inflight atomic.Int64
 	draining atomic.Bool
+	// damageLogged is set once a probe has logged the damage that made
+	// the shard not ready, which may have come with no request.
+	damageLogged atomic.Bool
 	// hdr holds the constant header values, shared by every response
 	// rather than allocated for each; net/http copies them when it sends.
-	hdr struct{ cache, vary, text, json []string }
+	hdr struct {
+		cache, vary, text, json []string
+		// etagPrefix is the start of every ETag: `"<tag>-`.
+		etagPrefix string
+	}
 }
 
 // NewServer returns the server of sh. port is only reported by Port.
@@ -54,6 +61,7 @@ func NewServer(sh *shard.Shard, port string, log *slog.Logger) *Server {
 	s.hdr.vary = []string{"Accept"}
 	s.hdr.text = []string{"text/plain; charset=utf-8"}
 	s.hdr.json = []string{"application/json"}
+	s.hdr.etagPrefix = `"` + sh.Tag() + "-"
 	return s
 }
 
@@ -133,7 +141,11 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, err error) i
 	if err != nil {
 		detail := err.Error()
 		if errors.Is(err, shard.ErrDamaged) {
-			// The full error, with file names, was logged when it was found.
+			// The full error, with file names, goes to the log: here once,
+			// since the shard's watcher may have found it with no request.
+			if !s.damageLogged.Swap(true) {
+				s.log.Error("shard not ready", "error", err)
+			}
 			detail = "the shard's data or index changed after it opened them; the details are in its log"
 		}
 		problem.Write(w, http.StatusServiceUnavailable, detail)

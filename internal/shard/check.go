@@ -32,10 +32,14 @@ func (sh *Shard) entry(i int64) (int64, error) {
 	return off, nil
 }
 
-// check compares a sample of the index with the data: each sampled line
+// check arms the shard's guard, which keeps watching the files from then
+// on, and compares a sample of the index with the data: each sampled line
 // starts inside the data right after a '\n', in increasing order, and the
 // data's last line holds no '\n' but at its end.
 func (sh *Shard) check() error {
+	if err := sh.arm(); err != nil {
+		return err
+	}
 	if sh.last < sh.first {
 		return nil
 	}
@@ -173,25 +177,4 @@ func stateOf(fd int) (fileState, error) {
 		return fileState{}, err
 	}
 	return fileState{fd: fd, size: st.Size, mtime: st.Mtim, ctim: st.Ctim}, nil
-}
-
-// unchanged checks that neither file was written since Open. Chunk calls
-// it after each read of the data, which comes after Locate's read of the
-// index, so the entries and bytes it used were those of the checked files:
-// a rewrite that keeps every line's length, or an index shifted by a line,
-// would pass every other check. It costs two fstat calls and does not
-// allocate.
-func (sh *Shard) unchanged() error {
-	for i := range sh.opened {
-		was := &sh.opened[i]
-		now, err := stateOf(was.fd)
-		if err != nil {
-			return fmt.Errorf("%s: %w", was.path, err)
-		}
-		if now.size != was.size || now.mtime != was.mtime || now.ctim != was.ctim {
-			return sh.damage("%s changed after the shard opened it (size %d, now %d): restart the shard on the new files",
-				was.path, was.size, now.size)
-		}
-	}
-	return nil
 }

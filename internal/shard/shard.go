@@ -69,9 +69,7 @@ type Shard struct {
 	dataInfo, indexInfo os.FileInfo
 	tag                 string
 	damaged             atomic.Pointer[error]
-	// opened is what fstat said of the data and index files at open; any
-	// change after that means they are no longer the files checked.
-	opened [2]fileState
+	guard               guard
 }
 
 // Span is where a line is in the data file: bytes [Start, End).
@@ -130,12 +128,6 @@ func (sh *Shard) open(o Options) (err error) {
 	if err := sh.check(); err != nil {
 		return err
 	}
-	for i, f := range []*os.File{sh.data, sh.index} {
-		if sh.opened[i], err = stateOf(int(f.Fd())); err != nil {
-			return fmt.Errorf("%s: %w", f.Name(), err)
-		}
-		sh.opened[i].path = f.Name()
-	}
 	h := fnv.New64a()
 	fmt.Fprint(h, dataInfo.Size(), dataInfo.ModTime().UnixNano(), indexInfo.Size(), indexInfo.ModTime().UnixNano(), sh.line0)
 	// File times alone miss new data of the same size whose times were
@@ -189,6 +181,7 @@ func (sh *Shard) mismatch(format string, args ...any) error {
 
 // Close closes the files.
 func (sh *Shard) Close() error {
+	sh.guard.stop()
 	var errs []error
 	for _, f := range []*os.File{sh.data, sh.index} {
 		if f != nil {

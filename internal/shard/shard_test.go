@@ -237,6 +237,9 @@ func TestDamageWhileServing(t *testing.T) {
 }
 
 func TestLocateDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	path := testenv.WriteIndexed(t, t.TempDir(), "data.txt", testenv.Varied(1000))
 	sh, err := Open(Options{DataPath: path, IndexPath: path + "_index.txt"})
 	require.NoError(t, err)

@@ -10,10 +10,11 @@ import (
 )
 
 // BenchmarkSyscalls measures, on this machine, the system calls a line
-// costs the shard beside the framework's own work: its two reads and its
-// two fstat checks, with getpid (the cheapest call) and time.Now (no call
-// at all, through the vDSO) for scale. The README's account of the shard
-// against the ceiling quotes it:
+// costs the shard beside the framework's own work: its two reads, and the
+// fstat check of each file the kernel gave no lease on (see guard.go),
+// with getpid (the cheapest call) and time.Now (no call at all, through
+// the vDSO) for scale. The account of the shard against the ceiling in the
+// docs quotes it:
 //
 //	go test -run '^$' -bench Syscalls ./internal/shard
 func BenchmarkSyscalls(b *testing.B) {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package lineserver
+
+const raceEnabled = false
