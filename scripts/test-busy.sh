@@ -82,8 +82,11 @@ done
 declare -A run=()
 t0=$(date +%s)
 for i in $(seq "$RUNS"); do
+	# In a session of its own, so that Ctrl-C reaches this script alone and
+	# it stops the whole tree, not a test binary that would leave its
+	# servers behind.
 	LINESERVER_FIGURES=$OUT/figures-$i.txt LINESERVER_LOGS=$OUT/logs-$i \
-		"$GO" test -count=1 -timeout 15m "${PKGS[@]}" >"$OUT/run-$i.log" 2>&1 &
+		setsid "$GO" test -count=1 -timeout 15m "${PKGS[@]}" >"$OUT/run-$i.log" 2>&1 &
 	run[$i]=$!
 	started+=($!)
 done
