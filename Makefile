@@ -10,18 +10,34 @@ PORT  ?= 8080
 FILE_REPOSITORY_FILE_PATH ?= testdata/sample.txt
 export PORT FILE_REPOSITORY_FILE_PATH
 
-.PHONY: run test test-docker bench bench-index loadtest loadtest-10g fuzz lint build clean
+.PHONY: run test test-busy test-docker bench bench-index loadtest loadtest-10g fuzz lint build clean
 
 ## run: serve the sample file on :$(PORT) (FUNCTION_TARGET=Lines)
 run:
 	$(GO) run ./cmd/lineserver
 
 ## test: every unit, integration and end-to-end test (needs nginx; see README),
-## then the figures the reliability and end-to-end tests measured
+## then the figures the reliability and end-to-end tests measured, also when
+## a test failed (then the failures' names, and exit status 1); the whole
+## output is in out/test.log, a failed test's server logs in out/logs/
 test:
-	@mkdir -p out && rm -f out/figures.txt
-	LINESERVER_FIGURES=$(CURDIR)/out/figures.txt $(GO) test -count=1 -timeout 20m ./...
-	@echo; echo "== figures measured by the tests (out/figures.txt)"; cat out/figures.txt
+	@mkdir -p out && rm -rf out/figures.txt out/logs
+	@echo '$(GO) test -count=1 -timeout 20m ./...'
+	@status=0; \
+	LINESERVER_FIGURES=$(CURDIR)/out/figures.txt LINESERVER_LOGS=$(CURDIR)/out/logs \
+		$(GO) test -count=1 -timeout 20m ./... 2>&1 | tee out/test.log || status=$$?; \
+	echo; echo "== figures measured by the tests (out/figures.txt)"; \
+	cat out/figures.txt 2>/dev/null || echo "(none)"; \
+	if [ $$status -ne 0 ]; then \
+		echo; echo "== FAILED (whole output in out/test.log)"; \
+		grep -E '^(--- FAIL|FAIL|panic:)' out/test.log; \
+	fi; \
+	exit $$status
+
+## test-busy: the reliability and end-to-end packages twice at once beside two
+## CPU-bound loops, as on a busy machine (scripts/test-busy.sh)
+test-busy:
+	bash scripts/test-busy.sh
 
 ## test-docker: build the images and run the single-container and sharded compose tests
 test-docker:

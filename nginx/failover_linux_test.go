@@ -31,7 +31,7 @@ func TestNginxFailsOverAConnectTimeout(t *testing.T) {
 	require.NoError(t, m.Validate())
 	base, _ := startNginx(t, m)
 
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second}
 	statuses := map[int]int{}
 	for range 8 {
 		resp, err := client.Get(base + "/lines/5")

@@ -133,10 +133,10 @@ func startCluster(t *testing.T, data []byte, replicas []int) *cluster {
 	c.nginx = testenv.URL(nginxPort)
 	c.nginxP = np
 
-	testenv.WaitHTTP(t, c.router+"/readyz", 10*time.Second, rp)
-	testenv.WaitHTTP(t, c.nginx+"/healthz", 10*time.Second, np)
+	testenv.WaitHTTP(t, c.router+"/readyz", patience, rp)
+	testenv.WaitHTTP(t, c.nginx+"/healthz", patience, np)
 	c.client = &http.Client{
-		Timeout: 5 * time.Second,
+		Timeout: patience,
 		Transport: &http.Transport{
 			Proxy:               nil,
 			MaxIdleConnsPerHost: 64,
@@ -163,7 +163,7 @@ func (c *cluster) start(r *replica) {
 
 func (c *cluster) waitReady(t *testing.T, r *replica) {
 	t.Helper()
-	testenv.WaitHTTP(t, testenv.URL(r.port)+"/readyz", 10*time.Second, r.proc)
+	testenv.WaitHTTP(t, testenv.URL(r.port)+"/readyz", patience, r.proc)
 }
 
 // doors are the two front doors by name.

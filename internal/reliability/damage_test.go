@@ -18,10 +18,12 @@ import (
 )
 
 // Each damage scenario loads the shard for loadBefore, damages its files,
-// and goes on loading it for loadAfter.
+// and goes on loading it for loadAfter, and until minAfter answers came
+// after the damage.
 const (
 	loadBefore = 300 * time.Millisecond
 	loadAfter  = 700 * time.Millisecond
+	minAfter   = 100
 	loaders    = 8
 )
 
@@ -29,6 +31,11 @@ const (
 type tally struct {
 	right, failed, wrong, other [2]atomic.Int64
 	firstWrong                  atomic.Pointer[string]
+}
+
+// after is how many answers came after the damage.
+func (c *tally) after() int64 {
+	return c.right[1].Load() + c.failed[1].Load() + c.wrong[1].Load() + c.other[1].Load()
 }
 
 func (c *tally) String() string {
@@ -186,7 +193,12 @@ func load(t *testing.T, f *fixture, s *server, damage func()) *tally {
 	time.Sleep(loadBefore)
 	phase.Store(1)
 	damage()
+	// For loadAfter, and on a busy machine until minAfter answers came
+	// after the damage (within ioTimeout more).
 	time.Sleep(loadAfter)
+	for end := time.Now().Add(ioTimeout); c.after() < minAfter && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	return c

@@ -107,7 +107,7 @@ func startShard(t testing.TB, f *fixture, first, last int) *server {
 		"INDEX_LAST_LINE_NUMBER="+strconv.Itoa(last),
 		"FILE_TOTAL_LINES="+strconv.Itoa(totalLines),
 		"PORT="+strconv.Itoa(port))
-	testenv.WaitHTTP(t, testenv.URL(port)+"/readyz", 10*time.Second, p)
+	testenv.WaitHTTP(t, testenv.URL(port)+"/readyz", startWait, p)
 	return &server{name: "shard", addr: testenv.Addr(port), proc: p}
 }
 
@@ -162,7 +162,7 @@ func startRouter(t testing.TB, manifest string) *server {
 	}
 	port := testenv.FreePort(t)
 	p := testenv.Start(t, bins.router, []string{"--manifest", manifest, "--listen", testenv.Addr(port)})
-	testenv.WaitHTTP(t, testenv.URL(port)+"/readyz", 10*time.Second, p)
+	testenv.WaitHTTP(t, testenv.URL(port)+"/readyz", startWait, p)
 	return &server{name: "router", addr: testenv.Addr(port), proc: p}
 }
 
@@ -184,7 +184,7 @@ func startNginx(t testing.TB, manifest string) *server {
 	}
 	global := "daemon off; pid " + filepath.Join(dir, "nginx.pid") + ";"
 	p := testenv.Start(t, bin, []string{"-p", dir, "-c", "nginx.conf", "-e", "stderr", "-g", global})
-	testenv.WaitHTTP(t, testenv.URL(port)+"/healthz", 10*time.Second, p)
+	testenv.WaitHTTP(t, testenv.URL(port)+"/healthz", startWait, p)
 	master := p.Cmd.Process.Pid
 	return &server{name: "nginx", addr: testenv.Addr(port), proc: p, pids: func() []int {
 		return append([]int{master}, children(master)...)
@@ -249,7 +249,7 @@ func (s *server) alive(t testing.TB) {
 	t.Helper()
 	select {
 	case <-s.proc.Done:
-		t.Fatalf("%s exited: %v\n%s", s.name, s.proc.Cmd.ProcessState, s.proc.Output())
+		t.Fatalf("%s exited: %v; output of %s", s.name, s.proc.Cmd.ProcessState, s.proc.Tail(t))
 	default:
 	}
 	a := exchange(s.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 1, "GET")
@@ -268,8 +268,12 @@ type answer struct {
 }
 
 // ioTimeout bounds every exchange: a server that answers nothing within it
-// hangs, which fails the test.
-const ioTimeout = 5 * time.Second
+// hangs, which fails the test. It guards against a hang and is no speed
+// bound, so it leaves room for a busy machine.
+const ioTimeout = 30 * time.Second
+
+// startWait bounds the wait for a started server to answer.
+const startWait = 30 * time.Second
 
 // exchange sends raw on a new connection to addr and reads up to n
 // responses, the i-th to a request of methods[i] (the last one repeats),

@@ -21,6 +21,9 @@ const (
 	// watch is how long the shard is watched: longer than the router's
 	// (5 s) and NGINX's (10 s) header timeouts.
 	watch = 12 * time.Second
+	// cutSlack is how long after its header timeout a door may take to cut
+	// a slow client: a busy machine runs its timers late.
+	cutSlack = 20 * time.Second
 )
 
 // TestSlowClients trickles headers at the router and NGINX, which must cut
@@ -45,9 +48,10 @@ func TestSlowClients(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
 			s := d.start(t)
-			cuts, others := slowloris(t, f, s, tricklers, d.timeout+3*time.Second)
+			limit := d.timeout + cutSlack
+			cuts, others := slowloris(t, f, s, tricklers, limit)
 			if len(cuts) < tricklers {
-				t.Errorf("%d of %d slow clients were not cut within %v", tricklers-len(cuts), tricklers, d.timeout+3*time.Second)
+				t.Errorf("%d of %d slow clients were not cut within %v", tricklers-len(cuts), tricklers, limit)
 			}
 			report(t, "%s cut %d slow clients after %v (first) to %v (last), header timeout %v; a normal request meanwhile took %v",
 				s.name, len(cuts), first(cuts), last(cuts), d.timeout, others)

@@ -64,8 +64,9 @@ func FreePort(t testing.TB) int {
 
 // Process is a command started by Start; it is killed when the test ends.
 type Process struct {
-	Cmd *exec.Cmd
-	out *Buffer
+	Cmd  *exec.Cmd
+	name string // the binary's base name
+	out  *Buffer
 	// Done is closed when the process has exited.
 	Done chan struct{}
 	err  error
@@ -84,10 +85,11 @@ func Start(t testing.TB, bin string, args []string, env ...string) *Process {
 		t.Fatalf("start %s: %v", bin, err)
 	}
 	go func() { p.err = p.Cmd.Wait(); close(p.Done) }()
+	p.name = filepath.Base(bin)
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
-			t.Logf("output of %s:\n%s", filepath.Base(bin), p.Output())
+			t.Logf("output of %s", p.Tail(t))
 		}
 	})
 	return p
@@ -95,6 +97,14 @@ func Start(t testing.TB, bin string, args []string, env ...string) *Process {
 
 // Output is what the process has printed so far.
 func (p *Process) Output() string { return p.out.String() }
+
+// Tail is what a failing test shows of the process's output: all of it up
+// to TailLines lines, else the last TailLines lines, with a header that
+// counts the lines, quotes the first that looks like an error or a
+// warning, and names the file that keeps the whole output (see SaveLog).
+func (p *Process) Tail(t testing.TB) string {
+	return Tail(t, p.name, p.Output())
+}
 
 // Signal sends sig to the process.
 func (p *Process) Signal(sig os.Signal) error { return p.Cmd.Process.Signal(sig) }
@@ -135,11 +145,11 @@ func WaitHTTP(t testing.TB, url string, timeout time.Duration, p *Process) {
 		case <-ctx.Done():
 			out := ""
 			if p != nil {
-				out = p.Output()
+				out = "output of " + p.Tail(t)
 			}
 			t.Fatalf("%s did not answer 200 within %v (last error %v)\n%s", url, timeout, err, out)
 		case <-p.doneOrNil():
-			t.Fatalf("process exited with %v before %s answered:\n%s", p.err, url, p.Output())
+			t.Fatalf("process exited with %v before %s answered; output of %s", p.err, url, p.Tail(t))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
