@@ -47,9 +47,10 @@ func (c *tally) String() string {
 // TestDamagedWhileServing damages the files of a running shard (the real
 // binary) under load. Every 200 must be the line's exact bytes as they were
 // when the shard opened the file; a line that can no longer be read so is a
-// problem+json 500 and /readyz turns 503. The shard checks its data file's
-// size, mtime and ctime on every read, so even a data file replaced by
-// rename (the old one intact) fails closed.
+// problem+json 500 and /readyz turns 503. A write or truncation breaks the
+// shard's read lease (or shows in its fstat where it has none) before a
+// byte changes; a rename, delete or chmod reaches its inotify watcher: so
+// even a data file replaced by rename (the old one intact) fails closed.
 func TestDamagedWhileServing(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -72,16 +73,16 @@ func TestDamagedWhileServing(t *testing.T) {
 			must(t, os.WriteFile(data, bytes.ReplaceAll(b, []byte("a"), []byte("b")), 0o644))
 		}, 503, true},
 		{"data replaced by rename", func(t *testing.T, data, _ string) {
-			// The shard still holds the old file, intact, but its ctime
-			// changed as it lost its name: the shard fails closed until it
-			// is restarted on the new file with its new index.
+			// The shard still holds the old file, intact, but the watcher
+			// sees the new file on its path: the shard fails closed until
+			// it is restarted on the new file with its new index.
 			other := data + ".new"
 			must(t, os.WriteFile(other, bytes.ToUpper(testenv.Varied(totalLines)), 0o644))
 			must(t, os.Rename(other, data))
 		}, 503, true},
 		{"data chmod'ed, contents unchanged", func(t *testing.T, data, _ string) {
-			// Any change of the inode's ctime counts: the shard cannot tell
-			// a chmod from a rewrite that restored the mtime.
+			// Any change of attributes counts: the shard cannot tell a
+			// chmod from a rewrite that restored the mtime.
 			must(t, os.Chmod(data, 0o444))
 		}, 503, true},
 		{"index truncated to half", func(t *testing.T, _, idx string) {
@@ -127,8 +128,8 @@ func TestDamagedWhileServing(t *testing.T) {
 
 // TestIndexShiftedInPlace rewrites a running shard's index with entries
 // that each name the start of the next line: every span is a whole line of
-// the data, so the newline checks all pass; the index's own fstat, checked
-// after every read, is what catches it.
+// the data, so the newline checks all pass; the index's lease, or its fstat
+// where it has none, is what catches it.
 func TestIndexShiftedInPlace(t *testing.T) {
 	f := newFixture(t)
 	s := startShard(t, f, 1, totalLines)
