@@ -195,20 +195,46 @@ type request struct {
 	busy map[string]bool
 }
 
-var varRef = regexp.MustCompile(`\$(?:\{([a-z0-9_]+)\}|([a-z0-9_]+))`)
-
-// value expands the variables of s.
+// value expands the variables of s: $name or ${name}, names of a-z, 0-9
+// and '_'.
 func (q *request) value(s string) (string, error) {
-	var err error
-	out := varRef.ReplaceAllStringFunc(s, func(ref string) string {
-		g := varRef.FindStringSubmatch(ref)
-		v, e := q.variable(g[1] + g[2])
-		if e != nil && err == nil {
-			err = e
+	if !strings.Contains(s, "$") {
+		return s, nil
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(s, '$')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
 		}
-		return v
-	})
-	return out, err
+		b.WriteString(s[:i])
+		s = s[i+1:]
+		var name string
+		if strings.HasPrefix(s, "{") {
+			end := strings.IndexByte(s, '}')
+			if end < 0 {
+				return "", fmt.Errorf("%w: unterminated ${", errParse)
+			}
+			name, s = s[1:end], s[end+1:]
+		} else {
+			end := strings.IndexFunc(s, func(r rune) bool {
+				return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_'
+			})
+			if end < 0 {
+				end = len(s)
+			}
+			name, s = s[:end], s[end:]
+		}
+		if name == "" {
+			return "", fmt.Errorf("%w: a '$' without a variable name", errParse)
+		}
+		v, err := q.variable(name)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(v)
+	}
 }
 
 func (q *request) variable(name string) (string, error) {

@@ -232,8 +232,11 @@ func (s *side) bestWidth(d int) (int, map[int][]mapEntry) {
 func (s *side) buckets(d, w int, lo, hi int64, entries map[int][]mapEntry) int {
 	size := pow10(d - w)
 	keys := 0
-	for p := lo / size; p <= hi/size; p++ {
+	for p := lo / size; ; p++ {
 		keys += s.bucket(d, w, p, max(lo, p*size), min(hi, bucketEnd(p*size, size)), entries)
+		if p == hi/size { // not p <= hi/size: p+1 may not fit
+			break
+		}
 	}
 	return keys
 }
