@@ -246,7 +246,7 @@ func FuzzRoutes(f *testing.F) {
 // cannot read with an error, never a panic, and what it reads it can
 // evaluate.
 func FuzzParseRouting(f *testing.F) {
-	f.Add(`map $uri $lines_shard { default ""; "~^/(?<x>a)" $x; b c; }` + "\n", "/a")
+	f.Add(`map $uri $lines_shard { default ""; "~^/(?<x>a)" $x; b c; }`+"\n", "/a")
 	f.Add("map $a $b {\n \"x\\\"\" '$b';\n}\nlocation ~ \"^/\" {\nreturn 400 '$a';\n", "/x")
 	f.Fuzz(func(t *testing.T, conf, uri string) {
 		conf = strings.NewReplacer("{ ", "{\n", "; ", ";\n").Replace(conf)
