@@ -84,7 +84,8 @@ func TestNginxAcceptsTheConfig(t *testing.T) {
 }
 
 func TestNginxAnswersItself(t *testing.T) {
-	base, _ := startNginx(t, deadSample(t))
+	m := deadSample(t)
+	base, _ := startNginx(t, m)
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -139,6 +140,10 @@ func TestNginxAnswersItself(t *testing.T) {
 			assert.Equal(t, tc.status, resp.StatusCode)
 			assert.Equal(t, problem.ContentType, resp.Header.Get("Content-Type"))
 			want := bodyOf(tc.status)
+			if tc.status == http.StatusRequestEntityTooLarge {
+				// The shard's and the router's body, which names the number.
+				want = []byte(goBody(m, strings.TrimPrefix(tc.path, "/lines/")))
+			}
 			assert.Equal(t, strconv.Itoa(len(want)), resp.Header.Get("Content-Length"))
 			if tc.method == "HEAD" {
 				assert.Empty(t, body)
@@ -392,10 +397,26 @@ func TestNginxServesRealShards(t *testing.T) {
 			assert.Equal(t, 200, status, "-0%d", n)
 			assert.Equal(t, string(lines[total-n]), string(body), "-0%d", n)
 		}
-		for path, want := range map[string]int{"/lines/20001": 413, "/lines/-20001": 413, "/lines/0": 400, "/lines/x": 400} {
+		for path, want := range map[string]int{"/lines/0": 400, "/lines/x": 400} {
 			status, body, _ := get(t, client, base, path)
 			assert.Equal(t, want, status, path)
 			assert.Equal(t, string(bodyOf(want)), string(body), path)
+		}
+	})
+
+	// A number beyond the end is answered by NGINX itself, with the body a
+	// shard answers the same request with, byte for byte.
+	t.Run("413 as the shard answers it", func(t *testing.T) {
+		shard := testenv.URL(shards[0].port)
+		for _, n := range []string{"20001", "-20001", "000020001", "-0020001", "99999999", "9223372036854775807", "-09223372036854775807"} {
+			status, body, h := get(t, client, base, "/lines/"+n)
+			wantStatus, wantBody, wantH := get(t, client, shard, "/lines/"+n)
+			assert.Equal(t, http.StatusRequestEntityTooLarge, wantStatus, n)
+			assert.Equal(t, wantStatus, status, n)
+			assert.Equal(t, string(wantBody), string(body), n)
+			for _, k := range []string{"Content-Type", "Content-Length", "X-Content-Type-Options"} {
+				assert.Equal(t, wantH.Get(k), h.Get(k), "%s: %s", n, k)
+			}
 		}
 	})
 

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/lineserver/lineserver/internal/lineno"
 	"github.com/lineserver/lineserver/internal/manifest"
 	"github.com/lineserver/lineserver/internal/problem"
 )
@@ -33,13 +34,27 @@ type Options struct {
 	// address), "127.0.0.1:8080", "[::1]:8080" or "host:8080". Empty means
 	// DefaultListen.
 	Listen string
+	// OpenFiles is the open-file limit of NGINX's workers
+	// (worker_rlimit_nofile); half of it is each worker's connections, as
+	// a proxied request holds two. It must be within the hard limit NGINX
+	// starts with, or NGINX cannot set it. Zero means DefaultOpenFiles.
+	OpenFiles int
 }
+
+// DefaultOpenFiles is the open-file limit when Options.OpenFiles is zero,
+// and MinOpenFiles the least one the config accepts.
+const (
+	DefaultOpenFiles = 32768
+	MinOpenFiles     = 256
+)
 
 var (
 	// ErrListen reports an Options.Listen that is not an address.
 	ErrListen = errors.New("bad listen address")
 	// ErrURL reports a shard URL that the config cannot proxy to.
 	ErrURL = errors.New("cannot proxy to the shard's url")
+	// ErrOpenFiles reports an Options.OpenFiles too small to serve.
+	ErrOpenFiles = errors.New("open-file limit too small")
 )
 
 //go:embed nginx.conf.tmpl
@@ -47,7 +62,7 @@ var confText string
 
 var confTemplate = template.Must(template.New("nginx.conf").
 	Option("missingkey=error").
-	Funcs(template.FuncMap{"problem": problemBody}).
+	Funcs(template.FuncMap{"problem": problemBody, "mapKey": mapKey, "digitVars": digitVars}).
 	Parse(confText))
 
 // Render writes the complete nginx.conf for m: one upstream per shard with
@@ -82,12 +97,21 @@ type conf struct {
 	TotalLines int64
 	Listen     string
 	Upstreams  []upstream
-	Routes     []route
 	// Valid matches, after "-?0*", every line number of the file; Beyond
 	// the well-formed ones past its end. Either may be empty.
 	Valid, Beyond string
 	AnyHTTPS      bool
 	ErrorPages    []errorPage
+	// Table is the content of the routing maps.
+	Table *routeTable
+	// EqualPairs and LessPair are the decision's regular expressions.
+	EqualPairs, LessPair string
+	// BeyondBody is the 413 body for a number beyond the end, with the
+	// number as NGINX variables.
+	BeyondBody string
+	// OpenFiles and WorkerConnections are the workers' limits,
+	// MapHashMaxSize the size the largest map's hash may take.
+	OpenFiles, WorkerConnections, MapHashMaxSize int
 }
 
 type upstream struct {
@@ -96,11 +120,6 @@ type upstream struct {
 	Host, ServerName string
 	Servers          []string
 }
-
-// route maps the numbers of one shard: Positive matches their digits
-// without leading zeros, Negative the magnitudes of the negative numbers
-// that count back to them from the end of the file.
-type route struct{ Name, Positive, Negative string }
 
 type errorPage struct {
 	// Status is the status NGINX produces, As the one answered instead
@@ -123,7 +142,15 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err // its ranges would not make sense
 	}
-	c := &conf{TotalLines: m.TotalLines, Listen: listen}
+	files := cmp.Or(opts.OpenFiles, DefaultOpenFiles)
+	if files < MinOpenFiles {
+		return nil, fmt.Errorf("%w: %d: NGINX needs at least %d open files (two a proxied request); raise the limit (ulimit -n)", ErrOpenFiles, files, MinOpenFiles)
+	}
+	c := &conf{
+		TotalLines: m.TotalLines, Listen: listen,
+		EqualPairs: equalPairs, LessPair: lessPair,
+		OpenFiles: files, WorkerConnections: files / 2,
+	}
 	total := m.TotalLines
 	for _, s := range m.Shards {
 		u, err := newUpstream(s)
@@ -132,20 +159,22 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 		}
 		c.AnyHTTPS = c.AnyHTTPS || u.Scheme == "https"
 		c.Upstreams = append(c.Upstreams, u)
-		if s.First > s.Last {
-			continue // the one empty shard of an empty file
-		}
-		c.Routes = append(c.Routes, route{
-			Name:     s.Name,
-			Positive: RangeRegex(s.First, s.Last),
-			Negative: RangeRegex(total+1-s.Last, total+1-s.First),
-		})
 	}
+	c.Table = newRouteTable(m)
+	largest := len(m.Shards)
+	for _, b := range c.Table.Buckets {
+		largest = max(largest, len(b.Entries))
+	}
+	// Four slots a key keep NGINX's search for a hash size short.
+	c.MapHashMaxSize = max(2048, 4*largest)
 	if total >= 1 {
 		c.Valid = RangeRegex(1, total)
 	}
 	if total < math.MaxInt64 {
 		c.Beyond = RangeRegex(total+1, math.MaxInt64)
+		if c.BeyondBody, err = beyondBody(total); err != nil {
+			return nil, err
+		}
 	}
 	for _, p := range errorPages {
 		p.Page = cmp.Or(p.Page, strconv.Itoa(p.Code()))
@@ -264,6 +293,43 @@ func bodyOf(status int) []byte {
 // problemBody is bodyOf(status), escaped for a single-quoted NGINX string.
 func problemBody(status int) (string, error) {
 	return quoteSingle(string(bodyOf(status)))
+}
+
+// beyondBody is the body of a 413 for a number beyond the end of a file of
+// total lines, total < MaxInt64, as the shard and the router write it, with
+// the number as NGINX has it: the captures of the sign and the digits.
+func beyondBody(total int64) (string, error) {
+	past := strconv.FormatInt(total+1, 10)
+	const mark = "@NUMBER@"
+	_, err := lineno.Resolve(total+1, total)
+	detail, ok := strings.CutPrefix(err.Error(), "line "+past+":")
+	if !ok {
+		return "", fmt.Errorf("the detail %q of a line beyond the end does not start with its number", err)
+	}
+	body, err := quoteSingle(string(problem.Body(http.StatusRequestEntityTooLarge, "line "+mark+":"+detail)))
+	if err != nil {
+		return "", err
+	}
+	return strings.Replace(body, mark, "${lines_beyond_sign}${lines_beyond}", 1), nil
+}
+
+// mapKey escapes a shard name as an exact key of a map: a name that is a
+// parameter of map (default, include, ...) takes a backslash.
+func mapKey(name string) string {
+	switch name {
+	case "default", "hostnames", "include", "volatile":
+		return `\` + name
+	}
+	return name
+}
+
+// digitVars is "$lines_d1...$lines_dW": the first w digits of the number.
+func digitVars(w int) string {
+	var b strings.Builder
+	for i := 1; i <= w; i++ {
+		fmt.Fprintf(&b, "${lines_d%d}", i)
+	}
+	return b.String()
 }
 
 // quoteSingle escapes s for the inside of a single-quoted NGINX string.

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/lineserver/lineserver/internal/lineno"
 	"github.com/lineserver/lineserver/internal/manifest"
+	"github.com/lineserver/lineserver/internal/problem"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden from the current output")
@@ -131,78 +131,48 @@ func TestRenderRefusesURLsItCannotProxyTo(t *testing.T) {
 	}
 }
 
-// nginxRoutes is what a rendered config decides for /lines/{n}: the regex
-// locations in order, each with its action ("proxy", "400" or "413"), and
-// the map from the URI to the shard.
-type nginxRoutes struct {
-	locations []routeRule
-	shards    []routeRule
-}
-
-type routeRule struct {
-	re     *regexp.Regexp
-	action string
-}
-
-var (
-	locationLine = regexp.MustCompile(`^\s*location ~ "([^"]+)" \{$`)
-	actionLine   = regexp.MustCompile(`^\s*(proxy_pass|return (\d+))\b`)
-	mapEntry     = regexp.MustCompile(`^\s*"~([^"]+)" ([a-z0-9-]+);$`)
-)
-
-// parseRoutes reads the routing of a rendered config back, so that tests
-// check the config itself rather than the data it was made from.
-func parseRoutes(t testing.TB, conf string) nginxRoutes {
+// parseRoutes reads the routing of a rendered config back (eval_test.go),
+// so that tests check the config itself rather than the data it was made
+// from.
+func parseRoutes(t testing.TB, conf string) *routing {
 	t.Helper()
-	var r nginxRoutes
-	inMap, inLocation := false, false
-	for _, line := range strings.Split(conf, "\n") {
-		switch {
-		case strings.Contains(line, "map $uri $lines_shard {"):
-			inMap = true
-		case inMap && strings.TrimSpace(line) == "}":
-			inMap = false
-		case inMap && mapEntry.MatchString(line):
-			m := mapEntry.FindStringSubmatch(line)
-			r.shards = append(r.shards, routeRule{regexp.MustCompile(m[1]), m[2]})
-		case locationLine.MatchString(line):
-			m := locationLine.FindStringSubmatch(line)
-			r.locations = append(r.locations, routeRule{re: regexp.MustCompile(m[1])})
-			inLocation = true
-		case inLocation && actionLine.MatchString(line):
-			m := actionLine.FindStringSubmatch(line)
-			action := m[2]
-			if m[1] == "proxy_pass" {
-				action = "proxy"
-			}
-			r.locations[len(r.locations)-1].action = action
-			inLocation = false
-		}
-	}
+	r, err := parseRouting(conf)
+	require.NoError(t, err)
 	require.NotEmpty(t, r.locations)
 	return r
 }
 
-// decide is what NGINX answers for the path "/lines/"+n: a status, or the
-// name of the shard it proxies to. Like NGINX, it takes the first regex
-// location that matches and the first map entry that matches.
-func (r nginxRoutes) decide(n string) string {
-	uri := "/lines/" + n
-	for _, loc := range r.locations {
-		if !loc.re.MatchString(uri) {
-			continue
+// decideLine is what the config answers for "/lines/"+n: a status, or the
+// name of the shard it proxies to ("proxy to no shard" for none). For a
+// 413 it checks the body against the Go servers'.
+func decideLine(t testing.TB, r *routing, m *manifest.Manifest, n string) string {
+	t.Helper()
+	action, shard, body, err := r.decide("/lines/" + n)
+	require.NoError(t, err, "/lines/%q", n)
+	switch action {
+	case "proxy":
+		if shard == "" {
+			return "proxy to no shard"
 		}
-		if loc.action != "proxy" {
-			return loc.action
+		return shard
+	case "413":
+		if w := goBody(m, n); body != w {
+			t.Fatalf("/lines/%q: the 413 body is\n%s\nnot the Go servers'\n%s", n, body, w)
 		}
-		for _, s := range r.shards {
-			if s.re.MatchString(uri) {
-				return s.action
-			}
-		}
-		return "proxy to no shard"
 	}
-	return "404"
+	return action
+}
+
+// goBody is the problem body the shard and the router answer n with.
+func goBody(m *manifest.Manifest, n string) string {
+	v, err := lineno.Parse(n)
+	if err == nil {
+		_, err = lineno.Resolve(v, m.TotalLines)
+	}
+	if err == nil {
+		return ""
+	}
+	return string(problem.Body(problem.Status(err), err.Error()))
 }
 
 // want is what the Go servers answer for n: lineno's parser, Resolve and
@@ -299,7 +269,7 @@ func TestRenderedRoutesMatchTheGoServers(t *testing.T) {
 			require.NoError(t, m.Validate(), "manifest %d", i)
 			routes := parseRoutes(t, render(t, m, Options{}))
 			for _, n := range inputs(m) {
-				if got, want := routes.decide(n), want(m, n); got != want {
+				if got, want := decideLine(t, routes, m, n), want(m, n); got != want {
 					t.Fatalf("/lines/%s: the config answers %s, the Go servers %s", n, got, want)
 				}
 			}

@@ -25,7 +25,7 @@ func commands() []command {
 		{"index", "FILE [-o INDEX]", "build the 13-byte index of FILE", runIndex},
 		{"verify", "FILE [INDEX] | MANIFEST", "check every index entry against the data", runVerify},
 		{"shard", "FILE (--shards N | --lines-per-shard K) --out DIR", "cut FILE into shards with their indexes and manifest.json", runShard},
-		{"nginx", "MANIFEST [--listen ADDR]", "print the nginx.conf that routes to the shards", runNginx},
+		{"nginx", "MANIFEST [--listen ADDR] [--open-files N]", "print the nginx.conf that routes to the shards", runNginx},
 		{"compose", "MANIFEST", "print the compose file of the sharded set", runCompose},
 		{"cloudrun", "MANIFEST --image IMAGE [--out DIR]", "write one Cloud Run service file per shard", runCloudRun},
 		{"bench", "[flags]", "measure the servers under load, side by side", runBench},
