@@ -471,3 +471,35 @@ func BenchmarkRange(b *testing.B) {
 		})
 	}
 }
+
+// FuzzNDJSON encodes data cut into chunks at arbitrary points, as a range
+// is read, and compares it with each line encoded whole, as /lines/{n}
+// with JSON encodes it.
+func FuzzNDJSON(f *testing.F) {
+	f.Add([]byte("a\nb\r\n\n日本\xff\"x"), uint8(3))
+	f.Add([]byte("é\n🙂🙂\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		if len(data) == 0 {
+			return
+		}
+		size := int(step%16) + 1
+		nd := &ndjson{line: 1}
+		var got []byte
+		line := int64(1)
+		for off := 0; off < len(data); off += size {
+			chunk := data[off:min(off+size, len(data))]
+			out := nd.encode(chunk, line, off+size >= len(data))
+			got = append(got, out...)
+			if out != nil {
+				nd.out = out[:0]
+			}
+			line += int64(bytes.Count(chunk, []byte("\n")))
+		}
+		var want []byte
+		for i, l := range testenv.Lines(data) {
+			enc := jsonLine{out: []byte(`{"number":` + strconv.Itoa(i+1) + `,"line":"`)}
+			want = append(want, enc.encode(l, true)...)
+		}
+		require.Equal(t, string(want), string(got))
+	})
+}
