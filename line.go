@@ -15,13 +15,17 @@ import (
 // a slow client.
 const writeTimeout = 30 * time.Second
 
-// serveLine answers GET and HEAD /lines/{n}.
+// serveLine answers GET and HEAD /lines/{n}, and /lines/{a}..{b} with
+// serveRange.
 func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, raw string) int {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return s.methodNotAllowed(w, "GET, HEAD")
 	}
 	if strings.IndexByte(raw, '/') >= 0 {
 		return s.fail(w, r, problem.ErrNotFound)
+	}
+	if lineno.IsRange(raw) {
+		return s.serveRange(w, r, raw)
 	}
 	n, err := lineno.Parse(raw)
 	if err != nil {

@@ -46,7 +46,7 @@ type Server struct {
 	// hdr holds the constant header values, shared by every response
 	// rather than allocated for each; net/http copies them when it sends.
 	hdr struct {
-		cache, vary, text, json []string
+		cache, vary, text, json, ndjson []string
 		// etagPrefix is the start of every ETag: `"<tag>-`.
 		etagPrefix string
 	}
@@ -61,6 +61,7 @@ func NewServer(sh *shard.Shard, port string, log *slog.Logger) *Server {
 	s.hdr.vary = []string{"Accept"}
 	s.hdr.text = []string{"text/plain; charset=utf-8"}
 	s.hdr.json = []string{"application/json"}
+	s.hdr.ndjson = []string{"application/x-ndjson"}
 	s.hdr.etagPrefix = `"` + sh.Tag() + "-"
 	return s
 }
@@ -201,6 +202,8 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	byStatus map[int]prometheus.Counter
 	latency  prometheus.Histogram
+	// ranges counts ranges sent whole; rangeLines the lines in them.
+	ranges, rangeLines prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -213,9 +216,15 @@ func newMetrics() *metrics {
 			Name: "lineserver_request_duration_seconds", Help: "Time to answer a request.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2.5, 12),
 		}),
+		ranges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lineserver_ranges_total", Help: "Ranges of lines (/lines/{a}..{b}) sent whole by GET.",
+		}),
+		rangeLines: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lineserver_range_lines_total", Help: "Lines sent in ranges sent whole by GET.",
+		}),
 		byStatus: make(map[int]prometheus.Counter),
 	}
-	reg.MustRegister(m.requests, m.latency,
+	reg.MustRegister(m.requests, m.latency, m.ranges, m.rangeLines,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, code := range []int{200, 304, 400, 404, 405, 413, 421, 500, 503} {
 		m.byStatus[code] = m.requests.WithLabelValues(statusLabel(code))

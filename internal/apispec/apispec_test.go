@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,8 +23,24 @@ import (
 // notReached are responses of the description that the real binaries
 // cannot be made to give here, each with the reason and where it is tested.
 var notReached = map[key]string{
-	{"shard", "GET", "/lines/{n}", 503, "application/problem+json"}: "a shard answers 503 for a line only when it is served by a framework that did not open it first (a buildpacks deployment); cmd/lineserver refuses to start instead. function_test.go's cold-start test covers it",
-	{"shard", "HEAD", "/lines/{n}", 503, ""}:                        "as GET's 503",
+	{"shard", "GET", "/lines/{n}", 503, "application/problem+json"}:      "a shard answers 503 for a line only when it is served by a framework that did not open it first (a buildpacks deployment); cmd/lineserver refuses to start instead. function_test.go's cold-start test covers it",
+	{"shard", "HEAD", "/lines/{n}", 503, ""}:                             "as GET's 503",
+	{"shard", "GET", "/lines/{a}..{b}", 503, "application/problem+json"}: "as /lines/{n}'s 503",
+	{"shard", "HEAD", "/lines/{a}..{b}", 503, ""}:                        "as /lines/{n}'s 503",
+}
+
+// rangePath is the path template of ranges.
+const rangePath = "/lines/{a}..{b}"
+
+// notReachedWhy says why the test does not reach k, or "".
+func notReachedWhy(k key) string {
+	if why := notReached[k]; why != "" {
+		return why
+	}
+	if k.server == "router" && strings.HasPrefix(k.path, rangePath) {
+		return "the router's half of ranges (following next links) is not built yet (issue 15)"
+	}
+	return ""
 }
 
 // TestServersMatchSpec starts a shard and the router in front of it and of a
@@ -101,6 +118,7 @@ func TestServersMatchSpec(t *testing.T) {
 		}
 		record(srv.do(t, "HEAD", "/metrics", nil, false)) // the router: 200, a shard: 405
 	}
+	record(c.ranges(t)...)
 
 	// The router's own failures, on the lines of the second shard.
 	record(c.gatewayTimeout(t)...)
@@ -121,7 +139,7 @@ func TestServersMatchSpec(t *testing.T) {
 	}
 	var missing []string
 	for k := range sp.described() {
-		if !reached[k] && notReached[k] == "" {
+		if !reached[k] && notReachedWhy(k) == "" {
 			missing = append(missing, k.String())
 		}
 	}
@@ -310,6 +328,7 @@ func (c *cluster) damaged(t *testing.T) []exchange {
 		if got[0].status == http.StatusInternalServerError && got[1].status == http.StatusInternalServerError {
 			for _, req := range []struct{ method, path string }{
 				{"GET", "/lines/200"}, {"HEAD", "/lines/200"},
+				{"GET", "/lines/200..210"}, {"HEAD", "/lines/-100..-1"},
 				{"GET", "/readyz"}, {"HEAD", "/readyz"}, {"GET", "/ready"}, {"HEAD", "/ready"},
 			} {
 				ex := c.second.do(t, req.method, req.path, nil, false)
@@ -322,6 +341,49 @@ func (c *cluster) damaged(t *testing.T) []exchange {
 	}
 	t.Fatalf("no 500 through the router in %d attempts: %v", attempts, all)
 	return nil
+}
+
+// ranges asks the first shard (lines 1..100 of 300) for ranges: its own,
+// one that goes on in the second shard (a next link), and every error.
+func (c *cluster) ranges(t *testing.T) []exchange {
+	s := c.shard
+	nd := h("Accept", "application/x-ndjson")
+	var all []exchange
+	text := s.do(t, "GET", "/lines/1..10", nil, false)
+	require.Equal(t, http.StatusOK, text.status, "%v", text)
+	next := s.do(t, "GET", "/lines/90..150", nd, false)
+	require.Equal(t, http.StatusOK, next.status, "%v", next)
+	assert.Equal(t, `</lines/101..150>; rel="next"`, next.rheader.Get("Link"))
+	all = append(all, text, next)
+	for _, tc := range []struct {
+		method, path string
+		header       http.Header
+		invalid      bool
+		want         int
+	}{
+		{"GET", "/lines/001..-0291", nd, false, http.StatusOK},
+		{"GET", "/lines/95..-1", nil, false, http.StatusOK},
+		{"HEAD", "/lines/1..10", nil, false, http.StatusOK},
+		{"HEAD", "/lines/90..150", nd, false, http.StatusOK},
+		{"GET", "/lines/1..10", h("If-None-Match", text.rheader.Get("ETag")), false, http.StatusNotModified},
+		{"GET", "/lines/90..150", h("Accept", "application/x-ndjson", "If-None-Match", next.rheader.Get("ETag")), false, http.StatusNotModified},
+		{"HEAD", "/lines/1..10", h("If-None-Match", "*"), false, http.StatusNotModified},
+		{"GET", "/lines/10..5", nil, false, http.StatusBadRequest},
+		{"GET", "/lines/0..5", nil, true, http.StatusBadRequest},
+		{"GET", "/lines/1..x", nil, true, http.StatusBadRequest},
+		{"GET", "/lines/1...5", nil, true, http.StatusBadRequest},
+		{"HEAD", "/lines/5..-0", nil, true, http.StatusBadRequest},
+		{"GET", "/lines/1..301", nil, false, http.StatusRequestEntityTooLarge},
+		{"HEAD", "/lines/-301..5", nil, false, http.StatusRequestEntityTooLarge},
+		{"GET", "/lines/150..160", nd, false, http.StatusMisdirectedRequest},
+		{"HEAD", "/lines/-1..-1", nil, false, http.StatusMisdirectedRequest},
+		{"POST", "/lines/1..5", nil, false, http.StatusMethodNotAllowed},
+	} {
+		ex := s.do(t, tc.method, tc.path, tc.header, tc.invalid)
+		assert.Equal(t, tc.want, ex.status, "%v", ex)
+		all = append(all, ex)
+	}
+	return all
 }
 
 // server is one of the servers under test.
