@@ -1,0 +1,300 @@
+package router
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/textproto"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults of a Server's zero timeouts.
+const (
+	DefaultHeaderTimeout = 5 * time.Second
+	DefaultIdleTimeout   = 120 * time.Second
+	// DefaultWriteTimeout leaves room, after the shard's headers came
+	// within the response timeout, to write a response; each part of a
+	// long body after the first has the Router's BodyWriteTimeout.
+	DefaultWriteTimeout = DefaultResponseHeaderTimeout + 30*time.Second
+)
+
+// maxHeaderBytes bounds a request's line and headers, as net/http's
+// default MaxHeaderBytes with its slack does; a longer head is answered 431.
+const maxHeaderBytes = 64<<10 + 4<<10
+
+// Server serves a Router over HTTP/1.1 with fasthttp's server. Its zero
+// timeouts take their defaults; set the fields before Serve.
+type Server struct {
+	Router *Router
+	// HeaderTimeout bounds the wait for a new connection's first request
+	// and the reading of every request from its first byte.
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a kept-alive
+	// connection.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds writing a response, but for a long body, whose
+	// writes after the first each get the Router's BodyWriteTimeout.
+	WriteTimeout time.Duration
+
+	once  sync.Once
+	srv   *fasthttp.Server
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[*clientConn]struct{}
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.srv = &fasthttp.Server{
+			Handler:                      s.Router.Handle,
+			Name:                         "",
+			ReadTimeout:                  cmpDuration(s.HeaderTimeout, DefaultHeaderTimeout),
+			IdleTimeout:                  cmpDuration(s.IdleTimeout, DefaultIdleTimeout),
+			WriteTimeout:                 cmpDuration(s.WriteTimeout, DefaultWriteTimeout),
+			ReadBufferSize:               maxHeaderBytes,
+			NoDefaultServerHeader:        true,
+			NoDefaultContentType:         true,
+			DisablePreParseMultipartForm: true,
+			CloseOnShutdown:              true,
+			Logger:                       fastLogger{s.Router.log},
+		}
+		s.conns = make(map[*clientConn]struct{})
+	})
+}
+
+func cmpDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Serve accepts connections on ln and serves them until Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	return s.srv.Serve(&listener{Listener: ln, s: s})
+}
+
+// Shutdown stops accepting connections, closes the idle ones, and waits
+// for the requests in flight, until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	return s.srv.ShutdownWithContext(ctx)
+}
+
+// Close closes the listener and every connection at once.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for c := range s.conns {
+		c.Conn.Close()
+	}
+	return err
+}
+
+// listener hands the server each connection as a clientConn.
+type listener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &clientConn{Conn: nc, s: l.s}
+	l.s.mu.Lock()
+	l.s.conns[c] = struct{}{}
+	l.s.mu.Unlock()
+	return c, nil
+}
+
+// clientConn is a client's connection, which can notice that the client
+// left while its request waits for a shard (see watch).
+type clientConn struct {
+	net.Conn
+	s *Server
+	// ahead holds what a watch read of the next request, and err how its
+	// read ended: the server reads them first. Only a watch writes them,
+	// while the server waits for the handler, so the server reads them
+	// without a lock.
+	ahead []byte
+	err   error
+}
+
+func (c *clientConn) Read(p []byte) (int, error) {
+	if len(c.ahead) > 0 {
+		n := copy(p, c.ahead)
+		c.ahead = c.ahead[n:]
+		return n, nil
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *clientConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// watchDelay is how long a request waits for its shard before its client
+// connection is watched. Most answers come well before, and pay for a
+// timer only; a request that waits longer gets a read on its client's
+// connection, which ends when the client closes it.
+const watchDelay = 100 * time.Millisecond
+
+// watch watches a client's connection while its request waits for a
+// shard: if the client closes or resets it, the connection to the shard
+// is closed, which ends the request there too, as NGINX does.
+type watch struct {
+	c     *clientConn
+	timer *time.Timer
+	mu    sync.Mutex
+	state watchState
+	done  chan struct{}
+	gone  bool
+	shard net.Conn // the connection to close when the client leaves
+}
+
+type watchState uint8
+
+const (
+	watchWaiting watchState = iota
+	watchReading
+	watchStopping
+	watchOver
+)
+
+// watchAfter starts watching c after d.
+func (c *clientConn) watchAfter(d time.Duration) *watch {
+	w := &watch{c: c}
+	w.timer = time.AfterFunc(d, w.run)
+	return w
+}
+
+func (w *watch) run() {
+	w.mu.Lock()
+	if w.state != watchWaiting {
+		w.mu.Unlock()
+		return
+	}
+	w.state = watchReading
+	w.done = make(chan struct{})
+	w.mu.Unlock()
+
+	w.c.Conn.SetReadDeadline(time.Time{}) // the request's own has no say now
+	buf := make([]byte, 4<<10)
+	n, err := w.c.Conn.Read(buf)
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.c.ahead = append(w.c.ahead, buf[:n]...)
+	var ne net.Error
+	if err != nil && !(w.state == watchStopping && errors.As(err, &ne) && ne.Timeout()) {
+		w.c.err = err
+		w.gone = true
+		if w.shard != nil {
+			w.shard.Close()
+		}
+	}
+	w.state = watchOver
+	close(w.done)
+}
+
+// attach names the connection to the shard to close if the client leaves,
+// or none; it reports false if the client left already.
+func (w *watch) attach(shard net.Conn) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.shard = shard
+	return !w.gone
+}
+
+func (w *watch) clientGone() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gone
+}
+
+// stop ends the watch, and returns once its read has ended.
+func (w *watch) stop() {
+	if w.timer.Stop() {
+		return
+	}
+	w.mu.Lock()
+	switch w.state {
+	case watchWaiting:
+		w.state = watchOver
+		w.mu.Unlock()
+		return
+	case watchReading:
+		w.state = watchStopping
+		w.c.Conn.SetReadDeadline(time.Unix(1, 0))
+	}
+	done := w.done
+	w.mu.Unlock()
+	<-done
+}
+
+// refuse answers the requests that fasthttp's parser lets through and
+// net/http and NGINX refuse, with their status: a version other than
+// HTTP/1.0 and 1.1 (505); HTTP/1.1 without Host, and a body framed both by
+// Content-Length and Transfer-Encoding (400, RFC 9112 section 6.1: a
+// server must close the connection after it).
+func refuse(ctx *fasthttp.RequestCtx) (int, bool) {
+	h := &ctx.Request.Header
+	switch string(h.Protocol()) {
+	case "HTTP/1.1":
+		if len(h.Host()) == 0 {
+			return fasthttp.StatusBadRequest, false
+		}
+	case "HTTP/1.0":
+	default:
+		return fasthttp.StatusHTTPVersionNotSupported, false
+	}
+	// fasthttp reads such a body as chunked, drops the Content-Length,
+	// and marks the connection to close: only then is the raw header
+	// worth reading again.
+	if h.ContentLength() == -1 && h.ConnectionClose() && framedTwice(h.RawHeaders()) {
+		return fasthttp.StatusBadRequest, false
+	}
+	return 0, true
+}
+
+// framedTwice reports whether raw header fields have both Content-Length
+// and Transfer-Encoding.
+func framedTwice(raw []byte) bool {
+	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(bytes.Clone(raw), "\r\n\r\n"...))))
+	h, _ := r.ReadMIMEHeader()
+	return len(h["Content-Length"]) > 0 && len(h["Transfer-Encoding"]) > 0
+}
+
+// fastLogger passes fasthttp's messages (mostly clients that sent
+// nonsense or went away) to the log at debug level.
+type fastLogger struct{ log *slog.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.log.Debug("fasthttp", "message", fmt.Sprintf(format, args...))
+	}
+}
