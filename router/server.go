@@ -272,10 +272,10 @@ func refuse(ctx *fasthttp.RequestCtx) (int, bool) {
 	default:
 		return fasthttp.StatusHTTPVersionNotSupported, false
 	}
-	// fasthttp reads such a body as chunked, drops the Content-Length,
-	// and marks the connection to close: only then is the raw header
-	// worth reading again.
-	if h.ContentLength() == -1 && h.ConnectionClose() && framedTwice(h.RawHeaders()) {
+	// fasthttp reads such a body as chunked, forgets both headers, and
+	// marks the connection to close: only then is the raw header worth
+	// reading again.
+	if h.ConnectionClose() && h.IsHTTP11() && framedTwice(h.RawHeaders()) {
 		return fasthttp.StatusBadRequest, false
 	}
 	return 0, true
