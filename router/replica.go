@@ -84,6 +84,7 @@ func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
 		port = "443"
 	}
 	addr := net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), port))
+	dialing := make(chan struct{}, maxDialing)
 	client := func(connect time.Duration, conns int) *fasthttp.HostClient {
 		d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 		return &fasthttp.HostClient{
@@ -91,7 +92,15 @@ func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
 			IsTLS:     tls,
 			TLSConfig: o.TLSConfig,
 			Dial: func(addr string) (net.Conn, error) {
+				t := time.NewTimer(o.ResponseHeaderTimeout)
+				defer t.Stop()
+				select {
+				case dialing <- struct{}{}:
+				case <-t.C:
+					return nil, errWaitedTooLong
+				}
 				c, err := d.Dial("tcp", addr)
+				<-dialing
 				if err != nil {
 					return nil, dialError{err}
 				}
@@ -124,6 +133,23 @@ func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
 	r.gauge.Set(1)
 	return r
 }
+
+// maxDialing bounds the connections to a replica being opened at once:
+// beyond that a new connection waits its turn, up to the response timeout.
+// A burst of new clients would otherwise open as many connections at
+// once, overflow the replica's accept queue, and have its dropped
+// attempts time out.
+const maxDialing = 32
+
+// errWaitedTooLong reports a request that waited the response timeout for
+// its turn to connect to a replica busy with others; it is a timeout
+// (504), and does not eject the replica.
+var errWaitedTooLong error = waitError{}
+
+type waitError struct{}
+
+func (waitError) Error() string { return "waited too long to connect to the replica" }
+func (waitError) Timeout() bool { return true }
 
 // dialError marks an error connecting to a replica.
 type dialError struct{ err error }
