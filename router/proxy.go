@@ -140,6 +140,7 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 		if err == nil {
 			c.resp.Reset()
 			c.resp.SkipBody = c.head
+			c.resp.Header.SetNoDefaultContentType(true)
 			c.resp.StreamBody = true
 			err = c.resp.ReadLimitBody(br, 0)
 		}

@@ -9,6 +9,7 @@
 package router
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -168,20 +169,26 @@ func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error(fasthttp.StatusMessage(status), status)
 		return
 	}
-	path := ctx.Path() // decoded, without dot segments
-	if raw, ok := strings.CutPrefix(string(path), "/lines/"); ok && strings.IndexByte(raw, '/') < 0 {
-		if !allowed(ctx) {
-			rt.metrics.own(fasthttp.StatusMethodNotAllowed)
-			return
-		}
-		rt.serveLine(ctx, raw)
+	if ctx.IsOptions() && string(ctx.RequestURI()) == "*" {
+		return // OPTIONS * asks about the server: 200, as net/http answers
+	}
+	// The method first, as a shard does: a POST anywhere is 405.
+	if !allowed(ctx) {
+		rt.metrics.own(fasthttp.StatusMethodNotAllowed)
 		return
 	}
-	switch string(path) {
-	case "/healthz", "/readyz", "/ready", "/metrics":
-		if !allowed(ctx) {
-			return
+	path := ctx.Path() // decoded, without dot segments
+	if uri := ctx.RequestURI(); bytes.IndexByte(uri, '#') >= 0 {
+		// fasthttp drops a fragment, which has no place in a request; the
+		// shards take it for part of the path, and so does the router.
+		uri, _, _ = bytes.Cut(uri, []byte("?"))
+		if i := bytes.IndexByte(uri, '#'); i >= 0 {
+			path = append(path[:len(path):len(path)], uri[i:]...)
 		}
+	}
+	if raw, ok := strings.CutPrefix(string(path), "/lines/"); ok && strings.IndexByte(raw, '/') < 0 {
+		rt.serveLine(ctx, raw)
+		return
 	}
 	switch string(path) {
 	case "/healthz":
@@ -191,9 +198,6 @@ func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
 	case "/metrics":
 		rt.metricsH(ctx)
 	default:
-		if ctx.IsOptions() && string(ctx.RequestURI()) == "*" {
-			return // OPTIONS * asks about the server: 200, as net/http answers
-		}
 		rt.metrics.own(fasthttp.StatusNotFound)
 		writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound))
 	}

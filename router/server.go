@@ -198,11 +198,13 @@ func (w *watch) run() {
 		w.mu.Unlock()
 		return
 	}
+	// The request's own deadline has no say now. Set under the lock, so
+	// that stop's deadline, which ends the read, comes after it.
+	w.c.Conn.SetReadDeadline(time.Time{})
 	w.state = watchReading
 	w.done = make(chan struct{})
 	w.mu.Unlock()
 
-	w.c.Conn.SetReadDeadline(time.Time{}) // the request's own has no say now
 	buf := make([]byte, 4<<10)
 	n, err := w.c.Conn.Read(buf)
 
