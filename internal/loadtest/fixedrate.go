@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // FixedRate sends requests for random lines at a constant rate, whatever
@@ -69,19 +71,20 @@ func (f FixedRate) Run(ctx context.Context, base string) (RateResult, error) {
 	}
 	tallies := make([]tally, conns)
 	var wg sync.WaitGroup
+	client := &fasthttp.HostClient{Addr: addr, Name: "lines-bench", MaxConns: conns, MaxIdemponentCallAttempts: 1}
+	defer client.CloseIdleConnections()
 	for w := range conns {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(f.Seed, uint64(w)))
 			t := &tallies[w]
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.Header.SetHost(addr)
 			path := make([]byte, 0, 32)
-			var c *rawConn
-			defer func() {
-				if c != nil {
-					c.Close()
-				}
-			}()
 			for at := range due {
 				path = strconv.AppendInt(append(path[:0], "/lines/"...), 1+r.Int64N(max(f.Lines, 1)), 10)
+				req.SetRequestURIBytes(path)
 				// A request sent early (see below) counts from when it
 				// was sent; one sent late, from when it was due: the
 				// earlier of the two.
@@ -89,21 +92,10 @@ func (f FixedRate) Run(ctx context.Context, base string) (RateResult, error) {
 				if at.Before(from) {
 					from = at
 				}
-				var err error
-				if c == nil {
-					c, err = dialRaw(addr, timeout)
-				}
-				status, keep := 0, false
-				if err == nil {
-					status, keep, err = c.get(path, from.Add(timeout))
-				}
+				err := client.DoDeadline(req, resp, from.Add(timeout))
 				t.lat = append(t.lat, time.Since(from))
-				if err != nil || status/100 != 2 {
+				if err != nil || resp.StatusCode()/100 != 2 {
 					t.errors++
-				}
-				if !keep && c != nil {
-					c.Close()
-					c = nil
 				}
 			}
 		})
