@@ -172,11 +172,6 @@ func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
 	if ctx.IsOptions() && string(ctx.RequestURI()) == "*" {
 		return // OPTIONS * asks about the server: 200, as net/http answers
 	}
-	// The method first, as a shard does: a POST anywhere is 405.
-	if !allowed(ctx) {
-		rt.metrics.own(fasthttp.StatusMethodNotAllowed)
-		return
-	}
 	path := ctx.Path() // decoded, without dot segments
 	if uri := ctx.RequestURI(); bytes.IndexByte(uri, '#') >= 0 {
 		// fasthttp drops a fragment, which has no place in a request; the
@@ -186,9 +181,24 @@ func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
 			path = append(path[:len(path):len(path)], uri[i:]...)
 		}
 	}
-	if raw, ok := strings.CutPrefix(string(path), "/lines/"); ok && strings.IndexByte(raw, '/') < 0 {
-		rt.serveLine(ctx, raw)
+	// The method first, as a shard checks it, on /lines/ and the paths
+	// that exist; any other path is 404.
+	if raw, ok := strings.CutPrefix(string(path), "/lines/"); ok {
+		switch {
+		case !allowed(ctx):
+			rt.metrics.own(fasthttp.StatusMethodNotAllowed)
+		case strings.IndexByte(raw, '/') >= 0:
+			rt.metrics.own(writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound)))
+		default:
+			rt.serveLine(ctx, raw)
+		}
 		return
+	}
+	switch string(path) {
+	case "/healthz", "/readyz", "/ready", "/metrics":
+		if !allowed(ctx) {
+			return
+		}
 	}
 	switch string(path) {
 	case "/healthz":
