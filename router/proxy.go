@@ -105,7 +105,7 @@ func (c *call) gone() bool { return c.watch != nil && c.watch.clientGone() }
 // still reads from the response.
 func (c *call) release() {
 	fasthttp.ReleaseRequest(c.req)
-	if c.resp != nil {
+	if c.resp != nil { // not handed to a stream
 		fasthttp.ReleaseResponse(c.resp)
 	}
 }
@@ -144,7 +144,7 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 			c.resp.StreamBody = true
 			err = c.resp.ReadLimitBody(br, 0)
 		}
-		c.detach()
+		c.attach(nil)
 		up := &upstream{resp: c.resp, conn: nc, timeout: timeout, done: func(reuse bool) {
 			client.ReleaseReader(br)
 			if reuse {
@@ -182,11 +182,6 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 var errClientGone = errors.New("the client closed its connection")
 
 func (c *call) attach(nc net.Conn) bool { return c.watch == nil || c.watch.attach(nc) }
-func (c *call) detach() {
-	if c.watch != nil {
-		c.watch.attach(nil)
-	}
-}
 
 // failed counts a failed attempt at rep, ejects rep when the failure shows
 // it down, and returns why it failed.

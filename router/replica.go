@@ -162,11 +162,7 @@ func (r *replica) set(healthy bool) bool {
 	if r.healthy.Swap(healthy) == healthy {
 		return false
 	}
-	if healthy {
-		r.gauge.Set(1)
-	} else {
-		r.gauge.Set(0)
-	}
+	r.gauge.Set(map[bool]float64{false: 0, true: 1}[healthy])
 	return true
 }
 

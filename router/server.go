@@ -52,12 +52,14 @@ type Server struct {
 
 func (s *Server) init() {
 	s.once.Do(func() {
+		setDefault(&s.HeaderTimeout, DefaultHeaderTimeout)
+		setDefault(&s.IdleTimeout, DefaultIdleTimeout)
+		setDefault(&s.WriteTimeout, DefaultWriteTimeout)
 		s.srv = &fasthttp.Server{
 			Handler:                      s.Router.Handle,
-			Name:                         "",
-			ReadTimeout:                  cmpDuration(s.HeaderTimeout, DefaultHeaderTimeout),
-			IdleTimeout:                  cmpDuration(s.IdleTimeout, DefaultIdleTimeout),
-			WriteTimeout:                 cmpDuration(s.WriteTimeout, DefaultWriteTimeout),
+			ReadTimeout:                  s.HeaderTimeout,
+			IdleTimeout:                  s.IdleTimeout,
+			WriteTimeout:                 s.WriteTimeout,
 			ReadBufferSize:               maxHeaderBytes,
 			NoDefaultServerHeader:        true,
 			NoDefaultContentType:         true,
@@ -67,13 +69,6 @@ func (s *Server) init() {
 		}
 		s.conns = make(map[*clientConn]struct{})
 	})
-}
-
-func cmpDuration(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // Serve accepts connections on ln and serves them until Shutdown or Close.
@@ -97,14 +92,13 @@ func (s *Server) Close() error {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
-	}
 	for c := range s.conns {
 		c.Conn.Close()
 	}
-	return err
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Close()
 }
 
 // listener hands the server each connection as a clientConn.
@@ -232,11 +226,7 @@ func (w *watch) attach(shard net.Conn) bool {
 	return !w.gone
 }
 
-func (w *watch) clientGone() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.gone
-}
+func (w *watch) clientGone() bool { return !w.attach(nil) }
 
 // stop ends the watch, and returns once its read has ended.
 func (w *watch) stop() {
@@ -296,7 +286,5 @@ func framedTwice(raw []byte) bool {
 type fastLogger struct{ log *slog.Logger }
 
 func (l fastLogger) Printf(format string, args ...any) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.log.Debug("fasthttp", "message", fmt.Sprintf(format, args...))
-	}
+	l.log.Debug("fasthttp", "message", fmt.Sprintf(format, args...))
 }

@@ -40,7 +40,6 @@ const gracePeriod = 10 * time.Second
 // errUsage marks a mistake in the command line or settings; it exits 2.
 var errUsage = errors.New("usage")
 
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
