@@ -55,6 +55,11 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(ctx, args, envconfig.OsLookuper())
+	var help helpError
+	if errors.As(err, &help) {
+		_, err = fmt.Fprintln(stdout, "usage:", string(help))
+		return err
+	}
 	if err != nil {
 		return err
 	}
