@@ -129,7 +129,9 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 			client.CloseConn(conn)
 			return failBroken, errClientGone
 		}
-		nc.SetDeadline(start.Add(timeout))
+		// The request is small, on a connection with no other in flight:
+		// its write fits in the socket's buffer, and only reads wait.
+		nc.SetReadDeadline(start.Add(timeout))
 		bw := client.AcquireWriter(nc)
 		err = c.req.Write(bw)
 		if err == nil {

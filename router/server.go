@@ -130,6 +130,7 @@ type clientConn struct {
 	// without a lock.
 	ahead []byte
 	err   error
+	w     watch
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
@@ -152,14 +153,19 @@ func (c *clientConn) Close() error {
 }
 
 // watchDelay is how long a request waits for its shard before its client
-// connection is watched. Most answers come well before, and pay for a
-// timer only; a request that waits longer gets a read on its client's
-// connection, which ends when the client closes it.
-const watchDelay = 100 * time.Millisecond
+// connection is watched. Nearly every answer comes well before, even
+// under load, and costs no more than resetting the connection's timer; a
+// request that waits longer gets a read on its client's connection, which
+// ends when the client closes it. A client that leaves holds its shard
+// connection for this long at most, not for the whole response timeout.
+const watchDelay = time.Second
 
 // watch watches a client's connection while its request waits for a
 // shard: if the client closes or resets it, the connection to the shard
-// is closed, which ends the request there too, as NGINX does.
+// is closed, which ends the request there too, as NGINX does. Each
+// connection has one, used by one request at a time, and one timer, so
+// that a request starts no goroutine and allocates nothing unless it
+// waits watchDelay.
 type watch struct {
 	c     *clientConn
 	timer *time.Timer
@@ -168,24 +174,36 @@ type watch struct {
 	done  chan struct{}
 	gone  bool
 	shard net.Conn // the connection to close when the client leaves
+	one   [1]byte  // a watch reads one byte: enough to see the end
 }
 
 type watchState uint8
 
 const (
-	watchWaiting watchState = iota
+	watchOver watchState = iota
+	watchWaiting
 	watchReading
 	watchStopping
-	watchOver
 )
 
 // watchAfter starts watching c after d.
 func (c *clientConn) watchAfter(d time.Duration) *watch {
-	w := &watch{c: c}
-	w.timer = time.AfterFunc(d, w.run)
+	w := &c.w
+	w.mu.Lock()
+	w.c, w.state, w.gone, w.shard = c, watchWaiting, false, nil
+	w.mu.Unlock()
+	if w.timer == nil {
+		w.timer = time.AfterFunc(d, w.run)
+	} else {
+		w.timer.Reset(d)
+	}
 	return w
 }
 
+// run reads from the client's connection until the client sends or
+// leaves, or stop ends the read. A run that starts late, for an earlier
+// request, finds the state over and returns, or watches the request of
+// the moment, which is as good.
 func (w *watch) run() {
 	w.mu.Lock()
 	if w.state != watchWaiting {
@@ -196,15 +214,15 @@ func (w *watch) run() {
 	// that stop's deadline, which ends the read, comes after it.
 	w.c.Conn.SetReadDeadline(time.Time{})
 	w.state = watchReading
-	w.done = make(chan struct{})
+	done := make(chan struct{})
+	w.done = done
 	w.mu.Unlock()
 
-	buf := make([]byte, 4<<10)
-	n, err := w.c.Conn.Read(buf)
+	n, err := w.c.Conn.Read(w.one[:])
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.c.ahead = append(w.c.ahead, buf[:n]...)
+	w.c.ahead = append(w.c.ahead, w.one[:n]...)
 	var ne net.Error
 	if err != nil && !(w.state == watchStopping && errors.As(err, &ne) && ne.Timeout()) {
 		w.c.err = err
@@ -214,7 +232,7 @@ func (w *watch) run() {
 		}
 	}
 	w.state = watchOver
-	close(w.done)
+	close(done)
 }
 
 // attach names the connection to the shard to close if the client leaves,
@@ -230,9 +248,7 @@ func (w *watch) clientGone() bool { return !w.attach(nil) }
 
 // stop ends the watch, and returns once its read has ended.
 func (w *watch) stop() {
-	if w.timer.Stop() {
-		return
-	}
+	w.timer.Stop()
 	w.mu.Lock()
 	switch w.state {
 	case watchWaiting:
@@ -242,6 +258,9 @@ func (w *watch) stop() {
 	case watchReading:
 		w.state = watchStopping
 		w.c.Conn.SetReadDeadline(time.Unix(1, 0))
+	case watchOver:
+		w.mu.Unlock()
+		return
 	}
 	done := w.done
 	w.mu.Unlock()
