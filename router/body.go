@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bufio"
 	"io"
 	"log/slog"
 	"net"
@@ -18,8 +19,10 @@ type upstream struct {
 	resp    *fasthttp.Response
 	conn    net.Conn // to the replica
 	timeout time.Duration
-	// done gives the connection back to its pool (reuse) or closes it.
-	done func(reuse bool)
+	// The connection's pool, reader, and the pool's own handle of it.
+	pool *fasthttp.HostClient
+	br   *bufio.Reader
+	cc   any
 
 	// Set when the body is streamed.
 	client       net.Conn // to the client
@@ -61,7 +64,24 @@ func (u *upstream) close(whole bool) {
 	}
 	u.closed = true
 	u.resp.CloseBodyStream()
-	u.done(whole && !u.resp.ConnectionClose())
+	u.pool.ReleaseReader(u.br)
+	connDone(u.pool, u.cc, whole && !u.resp.ConnectionClose())
+}
+
+// connDone gives a connection back to its pool (reuse) or closes it. The
+// pool's handle of a connection has a type of fasthttp's own, which only a
+// type parameter can name; connDone holds it as any, which allocates
+// nothing for a pointer.
+var connDone = connFuncs((*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
+
+func connFuncs[C any](release, close func(*fasthttp.HostClient, C)) func(*fasthttp.HostClient, any, bool) {
+	return func(h *fasthttp.HostClient, cc any, reuse bool) {
+		if reuse {
+			release(h, cc.(C))
+		} else {
+			close(h, cc.(C))
+		}
+	}
 }
 
 // drain reads what is left of a small body that is not relayed, and

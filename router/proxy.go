@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -27,11 +29,16 @@ const maxBufferedBody = 64 << 10
 type call struct {
 	rt    *Router
 	ctx   *fasthttp.RequestCtx
-	req   *fasthttp.Request
-	resp  *fasthttp.Response
-	watch *watch // nil when the client's connection cannot be watched
+	req   fasthttp.Request
+	resp  *fasthttp.Response // nil once handed to a stream
+	watch *watch             // nil when the client's connection cannot be watched
 	head  bool
+	up    upstream
 }
+
+// calls keeps calls for reuse, so that a request allocates nothing of its
+// own on its way through.
+var calls = sync.Pool{New: func() any { return new(call) }}
 
 // proxy sends the request for line n to a healthy replica of s, retries
 // once on another replica when the first could not answer (on the same
@@ -47,7 +54,11 @@ func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, n int64) {
 		rt.log.Debug("no healthy replica", "shard", s.name, "line", n)
 		return
 	}
-	c := &call{rt: rt, ctx: ctx, req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(), head: ctx.IsHead()}
+	c := calls.Get().(*call)
+	c.rt, c.ctx, c.head = rt, ctx, ctx.IsHead()
+	if c.resp == nil {
+		c.resp = fasthttp.AcquireResponse()
+	}
 	defer c.release()
 	if cc, ok := ctx.Conn().(*clientConn); ok {
 		c.watch = cc.watchAfter(watchDelay)
@@ -101,13 +112,12 @@ func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, n int64) {
 
 func (c *call) gone() bool { return c.watch != nil && c.watch.clientGone() }
 
-// release returns the request and the response, unless a streamed body
-// still reads from the response.
+// release makes the call ready for reuse; a response handed to a stream
+// is the stream's to release.
 func (c *call) release() {
-	fasthttp.ReleaseRequest(c.req)
-	if c.resp != nil { // not handed to a stream
-		fasthttp.ReleaseResponse(c.resp)
-	}
+	c.req.Reset()
+	c.rt, c.ctx, c.watch, c.up = nil, nil, nil, upstream{}
+	calls.Put(c)
 }
 
 // attempt makes one request to rep through client and relays its answer,
@@ -120,13 +130,13 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 	c.req.Header.SetHost(rep.host)
 	for try := 0; ; try++ {
 		start := time.Now()
-		conn, err := client.AcquireConn(timeout, false)
+		cc, err := client.AcquireConn(timeout, false)
 		if err != nil {
 			return c.failed(rep, err), err
 		}
-		nc := conn.Conn()
+		nc := cc.Conn()
 		if !c.attach(nc) {
-			client.CloseConn(conn)
+			client.CloseConn(cc)
 			return failBroken, errClientGone
 		}
 		// The request is small, on a connection with no other in flight:
@@ -147,14 +157,8 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 			err = c.resp.ReadLimitBody(br, 0)
 		}
 		c.attach(nil)
-		up := &upstream{resp: c.resp, conn: nc, timeout: timeout, done: func(reuse bool) {
-			client.ReleaseReader(br)
-			if reuse {
-				client.ReleaseConn(conn)
-			} else {
-				client.CloseConn(conn)
-			}
-		}}
+		c.up = upstream{resp: c.resp, conn: nc, timeout: timeout, pool: client, br: br, cc: cc}
+		up := &c.up
 		if err != nil {
 			up.close(false)
 			if try == 0 && !isTimeout(err) && !c.gone() {
@@ -243,7 +247,12 @@ func (c *call) relay(up *upstream, status int) {
 		return
 	}
 	if length >= 0 && length <= maxBufferedBody {
-		_, err := io.CopyN(c.ctx.Response.BodyWriter(), up.resp.BodyStream(), int64(length))
+		// Read straight into the client's response body, in its own
+		// pooled buffer.
+		b := c.ctx.Response.SwapBody(nil)
+		b = slices.Grow(b[:0], length)[:length]
+		_, err := io.ReadFull(up.resp.BodyStream(), b)
+		c.ctx.Response.SwapBody(b)
 		up.close(err == nil)
 		if err != nil {
 			c.rt.log.Warn("body broke off", "error", err)
@@ -253,11 +262,13 @@ func (c *call) relay(up *upstream, status int) {
 		return
 	}
 	// The response now belongs to the stream, which releases it.
-	up.client = c.ctx.Conn()
-	up.writeTimeout = c.rt.opts.BodyWriteTimeout
-	up.log = c.rt.log
+	st := new(upstream)
+	*st = *up
+	st.client = c.ctx.Conn()
+	st.writeTimeout = c.rt.opts.BodyWriteTimeout
+	st.log = c.rt.log
 	c.resp = nil
-	c.ctx.SetBodyStream(up, length)
+	c.ctx.SetBodyStream(st, length)
 }
 
 // skipHeader reports the headers the router does not relay: those of one
