@@ -45,7 +45,7 @@ local requests, i = {}, 0
 
 function init(args)
   math.randomseed(seed + 7919 * (thread_id or 0))
-  -- Built by hand: wrk.format costs five times as much, and a pool is
+  -- Built by hand: wrk.format costs more per request, and a pool is
   -- built before every turn. Lua writes integers below 1e14 as such.
   local tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n\r\n"
   for k = 1, pool do
