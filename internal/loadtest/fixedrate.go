@@ -14,12 +14,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// FixedRate sends requests for random lines at a constant rate, whatever
+// fixedRate sends requests for random lines at a constant rate, whatever
 // the server's answers take (an open loop, unlike wrk's closed one), and
 // measures each one's latency from the moment it was due, not from when a
 // busy client got round to sending it: so a server that falls behind shows
 // its queue in the latencies instead of hiding it by slowing the rate.
-type FixedRate struct {
+type fixedRate struct {
 	// Rate is the requests per second; Duration how long to send them.
 	Rate     float64
 	Duration time.Duration
@@ -33,8 +33,8 @@ type FixedRate struct {
 	Timeout time.Duration
 }
 
-// RateResult is what a fixed-rate run measured.
-type RateResult struct {
+// rateResult is what a fixed-rate run measured.
+type rateResult struct {
 	// Rate is the rate asked for, Sent the requests sent, Achieved the
 	// rate at which they were sent.
 	Rate, Achieved float64
@@ -46,12 +46,12 @@ type RateResult struct {
 }
 
 // Run sends the requests to base ("http://127.0.0.1:PORT").
-func (f FixedRate) Run(ctx context.Context, base string) (RateResult, error) {
+func (f fixedRate) Run(ctx context.Context, base string) (rateResult, error) {
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
-		return RateResult{}, fmt.Errorf("fixed rate: %s: load goes to 127.0.0.1 only", base)
+		return rateResult{}, fmt.Errorf("fixed rate: %s: load goes to 127.0.0.1 only", base)
 	}
 	if f.Rate <= 0 || f.Duration <= 0 {
-		return RateResult{}, fmt.Errorf("fixed rate: rate %v and duration %v must be positive", f.Rate, f.Duration)
+		return rateResult{}, fmt.Errorf("fixed rate: rate %v and duration %v must be positive", f.Rate, f.Duration)
 	}
 	conns := f.Connections
 	if conns <= 0 {
@@ -130,11 +130,11 @@ send:
 	close(due)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return RateResult{}, err
+		return rateResult{}, err
 	}
 
 	var lat []time.Duration
-	res := RateResult{Rate: f.Rate, Sent: sent, Achieved: float64(sent) / elapsed.Seconds()}
+	res := rateResult{Rate: f.Rate, Sent: sent, Achieved: float64(sent) / elapsed.Seconds()}
 	for _, t := range tallies {
 		lat = append(lat, t.lat...)
 		res.Errors += t.errors

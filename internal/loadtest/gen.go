@@ -14,10 +14,10 @@ import (
 	"github.com/lineserver/lineserver/internal/index"
 )
 
-// GeneratorVersion changes whenever Generate writes other bytes for the
+// generatorVersion changes whenever Generate writes other bytes for the
 // same size and seed, so that a file kept from an older version is made
 // again rather than reused.
-const GeneratorVersion = 1
+const generatorVersion = 1
 
 // words make up the text of the generated lines: ASCII, and some UTF-8 of
 // two to four bytes a character.
@@ -32,12 +32,12 @@ var words = []string{
 // than the longest line.
 const textSize = 1 << 20
 
-// LineLength draws the length of a line, its terminator not included,
+// lineLength draws the length of a line, its terminator not included,
 // from a mix that looks like real text files: 5% empty lines, 60% short
 // (1 to 80 bytes), 30% medium (80 to 400), 4.9% long (400 to 4,000) and
 // 0.1% very long (4,000 to 204,000 bytes, beyond the shard's 64 KiB read
 // buffer, so its streaming path runs too). The mean is about 300 bytes.
-func LineLength(r *rand.Rand) int {
+func lineLength(r *rand.Rand) int {
 	switch u := r.IntN(1000); {
 	case u < 50:
 		return 0
@@ -61,7 +61,7 @@ func newRand(seed uint64) *rand.Rand {
 
 // Generate writes exactly size bytes of text lines to w and returns the
 // number of lines: the same bytes for the same size and seed. Lengths
-// follow LineLength; one line in a hundred ends with "\r\n"; the last line
+// follow lineLength; one line in a hundred ends with "\r\n"; the last line
 // is cut to fit and still ends with '\n'. progress, if not nil, is called
 // now and then with the bytes written so far.
 func Generate(ctx context.Context, w io.Writer, size int64, seed uint64, progress func(done int64)) (lines int64, err error) {
@@ -76,7 +76,7 @@ func Generate(ctx context.Context, w io.Writer, size int64, seed uint64, progres
 	buf := make([]byte, 0, flushAt+256<<10)
 	var done int64
 	for done < size {
-		n := int64(LineLength(r))
+		n := int64(lineLength(r))
 		crlf := n > 0 && r.IntN(100) == 0
 		if rest := size - done - 1; n >= rest {
 			n, crlf = rest, false
@@ -122,7 +122,7 @@ type Dataset struct {
 	Seed uint64 `json:"seed"`
 	// Lines is the number of lines.
 	Lines int64 `json:"lines"`
-	// Generator is the GeneratorVersion that wrote it.
+	// Generator is the generatorVersion that wrote it.
 	Generator int `json:"generator"`
 	// Data and Index are the files' paths.
 	Data  string `json:"-"`
@@ -140,9 +140,9 @@ type Dataset struct {
 }
 
 // Name is the dataset's size as the report shows it, such as "1GB".
-func (d *Dataset) Name() string { return FormatSize(d.Size) }
+func (d *Dataset) Name() string { return formatSize(d.Size) }
 
-// EnsureData returns the dataset of size and seed in dir: it reuses the
+// ensureData returns the dataset of size and seed in dir: it reuses the
 // files of an earlier run when their description file says they are of the
 // same size, seed and generator version and their sizes agree, and
 // otherwise generates the data and builds its index with the project's
@@ -150,15 +150,15 @@ func (d *Dataset) Name() string { return FormatSize(d.Size) }
 // complete, so an interrupted run leaves nothing that looks reusable.
 // progress, if not nil, is called with "generate" or "index", the bytes
 // done and the total.
-func EnsureData(ctx context.Context, dir string, size int64, seed uint64, progress func(stage string, done, total int64)) (*Dataset, error) {
+func ensureData(ctx context.Context, dir string, size int64, seed uint64, progress func(stage string, done, total int64)) (*Dataset, error) {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	base := filepath.Join(dir, fmt.Sprintf("lines-%s-seed%d.txt", FormatSize(size), seed))
-	d := &Dataset{Size: size, Seed: seed, Generator: GeneratorVersion, Data: base, Index: base + "_index.txt"}
+	base := filepath.Join(dir, fmt.Sprintf("lines-%s-seed%d.txt", formatSize(size), seed))
+	d := &Dataset{Size: size, Seed: seed, Generator: generatorVersion, Data: base, Index: base + "_index.txt"}
 	if old, err := readDataset(base); err == nil && old.matches(d) {
 		old.Data, old.Index, old.Reused = d.Data, d.Index, true
 		return old, nil

@@ -26,7 +26,7 @@ import (
 // the allocations per request of server and client together.
 func BenchmarkLoopback(b *testing.B) {
 	dir := b.TempDir()
-	d, err := EnsureData(context.Background(), dir, 64e6, 1, nil)
+	d, err := ensureData(context.Background(), dir, 64e6, 1, nil)
 	require.NoError(b, err)
 	srv, err := lineserver.Open(context.Background(), envconfig.MapLookuper(map[string]string{
 		"FILE_REPOSITORY_FILE_PATH": d.Data, "INDEX_FILE_PATH": d.Index,

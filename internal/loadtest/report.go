@@ -69,7 +69,7 @@ type Row struct {
 	// CPU time per request answered, over the rounds, see Turn.
 	ServerCPU, ShardCPU, WrkCPU time.Duration
 	// Rate is the fixed-rate run, if there was one.
-	Rate *RateResult
+	Rate *rateResult
 }
 
 // Cold is the cold start of the shard on one dataset: from starting the
@@ -118,7 +118,7 @@ func median(ds []time.Duration) time.Duration {
 
 // Summarize fills Rows, Ratios and Checks from Turns and Cold. rates
 // holds the fixed-rate runs by target; labels the table names by target.
-func (r *Report) Summarize(labels map[string]string, rates map[string]*RateResult) {
+func (r *Report) Summarize(labels map[string]string, rates map[string]*rateResult) {
 	r.Rows = nil
 	for _, t := range r.Turns {
 		i := r.row(t.Target)
@@ -247,7 +247,7 @@ func (r *Report) checks() {
 			continue
 		}
 		peak := max(row.ShardHWM, row.ShardRSS)
-		r.Checks = append(r.Checks, Check{"shard peak memory, " + row.Label, "< " + FormatBytes(wantRSS), FormatBytes(peak), peak < wantRSS})
+		r.Checks = append(r.Checks, Check{"shard peak memory, " + row.Label, "< " + formatBytes(wantRSS), formatBytes(peak), peak < wantRSS})
 	}
 	for _, c := range r.Cold {
 		m := c.Median()

@@ -38,7 +38,7 @@ func sampleReport() *Report {
 		)
 	}
 	r.Summarize(map[string]string{"shard": "shard (1GB)", "shard@10GB": "shard (10GB)", "ceiling": "ceiling", "nginx": "nginx → shard", "router": "router → shard"},
-		map[string]*RateResult{"shard": {Rate: 23_000, Achieved: 22_990, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Sent: 230_000}})
+		map[string]*rateResult{"shard": {Rate: 23_000, Achieved: 22_990, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Sent: 230_000}})
 	return r
 }
 
