@@ -31,7 +31,7 @@ type call struct {
 	ctx   *fasthttp.RequestCtx
 	req   fasthttp.Request
 	resp  *fasthttp.Response // nil once handed to a stream
-	watch *watch             // nil when the client's connection cannot be watched
+	watch *clientConn        // nil when the client's connection cannot be watched
 	head  bool
 	up    upstream
 }
@@ -142,12 +142,7 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 		// The request is small, on a connection with no other in flight:
 		// its write fits in the socket's buffer, and only reads wait.
 		nc.SetReadDeadline(start.Add(timeout))
-		bw := client.AcquireWriter(nc)
-		err = c.req.Write(bw)
-		if err == nil {
-			err = bw.Flush()
-		}
-		client.ReleaseWriter(bw)
+		_, err = c.req.WriteTo(nc)
 		br := client.AcquireReader(nc)
 		if err == nil {
 			c.resp.Reset()
@@ -262,13 +257,12 @@ func (c *call) relay(up *upstream, status int) {
 		return
 	}
 	// The response now belongs to the stream, which releases it.
-	st := new(upstream)
-	*st = *up
+	st := *up
 	st.client = c.ctx.Conn()
 	st.writeTimeout = c.rt.opts.BodyWriteTimeout
 	st.log = c.rt.log
 	c.resp = nil
-	c.ctx.SetBodyStream(st, length)
+	c.ctx.SetBodyStream(&st, length)
 }
 
 // skipHeader reports the headers the router does not relay: those of one

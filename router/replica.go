@@ -2,8 +2,10 @@ package router
 
 import (
 	"cmp"
+	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -144,12 +146,7 @@ const maxDialing = 32
 // errWaitedTooLong reports a request that waited the response timeout for
 // its turn to connect to a replica busy with others; it is a timeout
 // (504), and does not eject the replica.
-var errWaitedTooLong error = waitError{}
-
-type waitError struct{}
-
-func (waitError) Error() string { return "waited too long to connect to the replica" }
-func (waitError) Timeout() bool { return true }
+var errWaitedTooLong = fmt.Errorf("waited too long to connect to the replica: %w", os.ErrDeadlineExceeded)
 
 // dialError marks an error connecting to a replica.
 type dialError struct{ err error }

@@ -10,6 +10,7 @@ package router
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -107,27 +108,19 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-	}
+	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	opts.Registry = cmp.Or(opts.Registry, prometheus.NewRegistry())
 	setDefault(&opts.HealthInterval, DefaultHealthInterval)
 	setDefault(&opts.RecheckInterval, min(DefaultRecheckInterval, opts.HealthInterval))
 	setDefault(&opts.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
 	setDefault(&opts.BodyWriteTimeout, DefaultBodyWriteTimeout)
-	if opts.HealthPath == "" {
-		opts.HealthPath = DefaultHealthPath
-	}
+	opts.HealthPath = cmp.Or(opts.HealthPath, DefaultHealthPath)
 	if !strings.HasPrefix(opts.HealthPath, "/") {
 		return nil, fmt.Errorf("health path %q: must start with /", opts.HealthPath)
 	}
-	if opts.MaxIdleConnsPerHost <= 0 {
-		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
-	}
+	opts.MaxIdleConnsPerHost = cmp.Or(max(opts.MaxIdleConnsPerHost, 0), DefaultMaxIdleConnsPerHost)
 	met, err := newMetrics(opts.Registry)
 	if err != nil {
 		return nil, err
@@ -194,22 +187,17 @@ func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	switch string(path) {
-	case "/healthz", "/readyz", "/ready", "/metrics":
-		if !allowed(ctx) {
-			return
-		}
-	}
-	switch string(path) {
-	case "/healthz":
+	switch p := string(path); {
+	case p != "/healthz" && p != "/readyz" && p != "/ready" && p != "/metrics":
+		rt.metrics.own(fasthttp.StatusNotFound)
+		writeError(ctx, fmt.Errorf("%q: %w", truncate(p), problem.ErrNotFound))
+	case !allowed(ctx):
+	case p == "/healthz":
 		writeText(ctx, fasthttp.StatusOK, "ok\n")
-	case "/readyz", "/ready":
-		rt.serveReady(ctx)
-	case "/metrics":
+	case p == "/metrics":
 		rt.metricsH(ctx)
 	default:
-		rt.metrics.own(fasthttp.StatusNotFound)
-		writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound))
+		rt.serveReady(ctx)
 	}
 }
 

@@ -119,8 +119,12 @@ func (l *listener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// clientConn is a client's connection, which can notice that the client
-// left while its request waits for a shard (see watch).
+// clientConn is a client's connection. While its request waits for a
+// shard, it can be watched: if the client closes or resets it, the
+// connection to the shard is closed, which ends the request there too, as
+// NGINX does. One request at a time uses the watch and its one timer, so
+// that a request starts no goroutine and allocates nothing unless it
+// waits watchDelay.
 type clientConn struct {
 	net.Conn
 	s *Server
@@ -130,8 +134,22 @@ type clientConn struct {
 	// without a lock.
 	ahead []byte
 	err   error
-	w     watch
+
+	timer *time.Timer
+	mu    sync.Mutex
+	state uint8 // watchOver, watchWaiting...
+	done  chan struct{}
+	gone  bool
+	shard net.Conn // the connection to close when the client leaves
+	one   [1]byte  // a watch reads one byte: enough to see the end
 }
+
+const (
+	watchOver = iota
+	watchWaiting
+	watchReading
+	watchStopping
+)
 
 func (c *clientConn) Read(p []byte) (int, error) {
 	if len(c.ahead) > 0 {
@@ -160,110 +178,78 @@ func (c *clientConn) Close() error {
 // connection for this long at most, not for the whole response timeout.
 const watchDelay = time.Second
 
-// watch watches a client's connection while its request waits for a
-// shard: if the client closes or resets it, the connection to the shard
-// is closed, which ends the request there too, as NGINX does. Each
-// connection has one, used by one request at a time, and one timer, so
-// that a request starts no goroutine and allocates nothing unless it
-// waits watchDelay.
-type watch struct {
-	c     *clientConn
-	timer *time.Timer
-	mu    sync.Mutex
-	state watchState
-	done  chan struct{}
-	gone  bool
-	shard net.Conn // the connection to close when the client leaves
-	one   [1]byte  // a watch reads one byte: enough to see the end
-}
-
-type watchState uint8
-
-const (
-	watchOver watchState = iota
-	watchWaiting
-	watchReading
-	watchStopping
-)
-
 // watchAfter starts watching c after d.
-func (c *clientConn) watchAfter(d time.Duration) *watch {
-	w := &c.w
-	w.mu.Lock()
-	w.c, w.state, w.gone, w.shard = c, watchWaiting, false, nil
-	w.mu.Unlock()
-	if w.timer == nil {
-		w.timer = time.AfterFunc(d, w.run)
+func (c *clientConn) watchAfter(d time.Duration) *clientConn {
+	c.mu.Lock()
+	c.state, c.gone, c.shard = watchWaiting, false, nil
+	c.mu.Unlock()
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.run)
 	} else {
-		w.timer.Reset(d)
+		c.timer.Reset(d)
 	}
-	return w
+	return c
 }
 
 // run reads from the client's connection until the client sends or
 // leaves, or stop ends the read. A run that starts late, for an earlier
 // request, finds the state over and returns, or watches the request of
 // the moment, which is as good.
-func (w *watch) run() {
-	w.mu.Lock()
-	if w.state != watchWaiting {
-		w.mu.Unlock()
+func (c *clientConn) run() {
+	c.mu.Lock()
+	if c.state != watchWaiting {
+		c.mu.Unlock()
 		return
 	}
 	// The request's own deadline has no say now. Set under the lock, so
 	// that stop's deadline, which ends the read, comes after it.
-	w.c.Conn.SetReadDeadline(time.Time{})
-	w.state = watchReading
+	c.Conn.SetReadDeadline(time.Time{})
+	c.state = watchReading
 	done := make(chan struct{})
-	w.done = done
-	w.mu.Unlock()
+	c.done = done
+	c.mu.Unlock()
 
-	n, err := w.c.Conn.Read(w.one[:])
+	n, err := c.Conn.Read(c.one[:])
 
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.c.ahead = append(w.c.ahead, w.one[:n]...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ahead = append(c.ahead, c.one[:n]...)
 	var ne net.Error
-	if err != nil && !(w.state == watchStopping && errors.As(err, &ne) && ne.Timeout()) {
-		w.c.err = err
-		w.gone = true
-		if w.shard != nil {
-			w.shard.Close()
+	if err != nil && !(c.state == watchStopping && errors.As(err, &ne) && ne.Timeout()) {
+		c.err = err
+		c.gone = true
+		if c.shard != nil {
+			c.shard.Close()
 		}
 	}
-	w.state = watchOver
+	c.state = watchOver
 	close(done)
 }
 
 // attach names the connection to the shard to close if the client leaves,
 // or none; it reports false if the client left already.
-func (w *watch) attach(shard net.Conn) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.shard = shard
-	return !w.gone
+func (c *clientConn) attach(shard net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.shard = shard
+	return !c.gone
 }
 
-func (w *watch) clientGone() bool { return !w.attach(nil) }
+func (c *clientConn) clientGone() bool { return !c.attach(nil) }
 
 // stop ends the watch, and returns once its read has ended.
-func (w *watch) stop() {
-	w.timer.Stop()
-	w.mu.Lock()
-	switch w.state {
-	case watchWaiting:
-		w.state = watchOver
-		w.mu.Unlock()
-		return
-	case watchReading:
-		w.state = watchStopping
-		w.c.Conn.SetReadDeadline(time.Unix(1, 0))
-	case watchOver:
-		w.mu.Unlock()
+func (c *clientConn) stop() {
+	c.timer.Stop()
+	c.mu.Lock()
+	if c.state != watchReading {
+		c.state = watchOver
+		c.mu.Unlock()
 		return
 	}
-	done := w.done
-	w.mu.Unlock()
+	c.state = watchStopping
+	c.Conn.SetReadDeadline(time.Unix(1, 0))
+	done := c.done
+	c.mu.Unlock()
 	<-done
 }
 
