@@ -227,11 +227,11 @@ func classify(err error) failure {
 // connection, so a partial line is never taken for a whole one.
 func (c *call) relay(up *upstream, status int) {
 	dst := &c.ctx.Response.Header
-	c.resp.Header.VisitAll(func(k, v []byte) {
+	for k, v := range c.resp.Header.All() {
 		if !skipHeader(string(k)) {
 			dst.AddBytesKV(k, v)
 		}
-	})
+	}
 	c.ctx.SetStatusCode(status)
 	length := c.resp.Header.ContentLength()
 	if c.head || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified {
