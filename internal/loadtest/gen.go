@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lineserver/lineserver/internal/atomicfile"
 	"github.com/lineserver/lineserver/internal/index"
 )
 
@@ -166,13 +167,13 @@ func ensureData(ctx context.Context, dir string, size int64, seed uint64, progre
 	os.Remove(base + ".json")
 
 	start := time.Now()
-	lines, err := writeAtomic(base, func(f *os.File) (int64, error) {
+	var lines int64
+	err := atomicfile.Write(base, func(f *os.File) (err error) {
 		bw := bufio.NewWriterSize(f, 4<<20)
-		n, err := Generate(ctx, bw, size, seed, func(done int64) { progress("generate", done, size) })
-		if err != nil {
-			return 0, err
+		if lines, err = Generate(ctx, bw, size, seed, func(done int64) { progress("generate", done, size) }); err != nil {
+			return err
 		}
-		return n, bw.Flush()
+		return bw.Flush()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("generate %s: %w", base, err)
@@ -198,9 +199,9 @@ func ensureData(ctx context.Context, dir string, size int64, seed uint64, progre
 	if err != nil {
 		return nil, err
 	}
-	if _, err := writeAtomic(base+".json", func(f *os.File) (int64, error) {
+	if err := atomicfile.Write(base+".json", func(f *os.File) error {
 		_, err := f.Write(append(meta, '\n'))
-		return 0, err
+		return err
 	}); err != nil {
 		return nil, err
 	}
@@ -228,32 +229,4 @@ func (d *Dataset) matches(want *Dataset) bool {
 	data, err1 := os.Stat(want.Data)
 	idx, err2 := os.Stat(want.Index)
 	return err1 == nil && err2 == nil && data.Size() == d.Size && idx.Size() == d.Lines*index.EntrySize
-}
-
-// writeAtomic writes path through fill into a temporary file beside it and
-// renames it into place only when fill succeeded.
-func writeAtomic(path string, fill func(*os.File) (int64, error)) (n int64, err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if n, err = fill(f); err != nil {
-		return 0, err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return 0, err
-	}
-	if err = f.Close(); err != nil {
-		return 0, err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return 0, err
-	}
-	return n, nil
 }
