@@ -1,8 +1,8 @@
 package router
 
 import (
-	"cmp"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -128,21 +128,61 @@ func fakes(n int) []*fakeShard {
 func newRouter(t testing.TB, m *manifest.Manifest, opts Options) *Router {
 	rt, err := New(m, opts)
 	require.NoError(t, err)
+	serve(t, rt, &Server{})
 	return rt
 }
 
-func get(rt http.Handler, path string, header ...string) *httptest.ResponseRecorder {
+// servers holds the address each test router is served on.
+var servers sync.Map // *Router -> string
+
+// serve serves rt with srv on a new loopback listener until the test ends.
+func serve(t testing.TB, rt *Router, srv *Server) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv.Router = rt
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	servers.Store(rt, ln.Addr().String())
+	return ln.Addr().String()
+}
+
+// addr is where rt is served.
+func addr(rt *Router) string {
+	a, _ := servers.Load(rt)
+	return a.(string)
+}
+
+// client asks the test routers, one connection per request, so that
+// tests do not depend on each other's connections.
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true}, Timeout: 30 * time.Second}
+
+func get(rt *Router, path string, header ...string) *httptest.ResponseRecorder {
 	return do(rt, http.MethodGet, path, header...)
 }
 
-func do(rt http.Handler, method, path string, header ...string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, "/", nil)
-	req.URL.Path = path
+// do asks rt for path, as it is spelled, over HTTP, and records the answer.
+func do(rt *Router, method, path string, header ...string) *httptest.ResponseRecorder {
+	req, err := http.NewRequest(method, "http://"+addr(rt)+"/", nil)
+	if err != nil {
+		panic(err)
+	}
+	req.URL.Opaque = path
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
 	rec := httptest.NewRecorder()
-	rt.ServeHTTP(rec, req)
+	resp, err := client.Do(req)
+	if err != nil {
+		rec.WriteHeader(599)
+		fmt.Fprint(rec, err)
+		return rec
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		rec.Header()[k] = v
+	}
+	rec.WriteHeader(resp.StatusCode)
+	io.Copy(rec, resp.Body)
 	return rec
 }
 
@@ -151,23 +191,4 @@ func timed(f func()) time.Duration {
 	start := time.Now()
 	f()
 	return time.Since(start)
-}
-
-// mode makes the Options of one way the router talks to replicas.
-type mode func(Options) Options
-
-// lean is the default: the router's own client for http replicas.
-func lean(o Options) Options { return o }
-
-// viaTransport makes the router use an http.Transport for every replica,
-// as it does for https ones.
-func viaTransport(o Options) Options {
-	o.Transport = NewTransport(cmp.Or(o.ConnectTimeout, DefaultConnectTimeout), cmp.Or(o.ResponseHeaderTimeout, DefaultResponseHeaderTimeout), 64)
-	return o
-}
-
-// bothModes runs test with the lean client and with a Transport.
-func bothModes(t *testing.T, test func(t *testing.T, mode mode)) {
-	t.Run("lean", func(t *testing.T) { test(t, lean) })
-	t.Run("transport", func(t *testing.T) { test(t, viaTransport) })
 }

@@ -18,7 +18,7 @@ import (
 // the kernel's resent SYN to reach it once it accepts again. With a second
 // dial as short as the first (100 ms here), the request would get a 502.
 func TestPatientDialReachesABusyLoneReplica(t *testing.T) {
-	bothModes(t, func(t *testing.T, mode mode) {
+	{
 		l := testenv.ListenFull(t)
 		srv := &http.Server{Handler: &fakeShard{name: "shard-1", first: 1, last: 100}}
 		t.Cleanup(func() { srv.Close() })
@@ -29,13 +29,13 @@ func TestPatientDialReachesABusyLoneReplica(t *testing.T) {
 			srv.Serve(l)
 		}()
 
-		rt := newRouter(t, testManifest(t, []string{"http://" + l.Addr().String()}), mode(Options{ConnectTimeout: 100 * time.Millisecond}))
+		rt := newRouter(t, testManifest(t, []string{"http://" + l.Addr().String()}), Options{ConnectTimeout: 100 * time.Millisecond})
 		var rec *httptest.ResponseRecorder
 		took := timed(func() { rec = get(rt, "/lines/7") })
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		assert.Equal(t, "line 7 of shard-1\n", rec.Body.String())
 		t.Logf("answered after %v", took.Round(time.Millisecond))
-	})
+	}
 }
 
 // TestHealthChecksWaitOutABusyReplica: checks whose connection attempts

@@ -1,11 +1,16 @@
 package router
 
 import (
-	"net/http"
+	"cmp"
+	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 )
 
 // shard is one range of lines and the replicas that serve it.
@@ -22,14 +27,8 @@ type shard struct {
 // not advance the order, so retries do not skew the spread.
 func (s *shard) pick(skip *replica) *replica {
 	n := uint32(len(s.replicas))
-	if n == 1 {
-		if r := s.replicas[0]; r != skip && r.healthy.Load() {
-			return r
-		}
-		return nil
-	}
 	var start uint32
-	if skip == nil {
+	if skip == nil && n > 1 {
 		start = s.next.Add(1)
 	} else {
 		start = s.next.Load()
@@ -57,16 +56,14 @@ func (s *shard) anyHealthy() bool {
 type replica struct {
 	shard  string
 	name   string // the URL as the manifest spells it, for logs and metrics
-	scheme string
-	host   string
+	host   string // the Host header: an https replica (Cloud Run) needs its own
 	readyz string
-	// pool is the lean client's connections to the replica; nil means the
-	// router's Transport carries its requests.
-	pool *connPool
-	// tmpl holds the fields every request to the replica shares; requests
-	// are shallow copies of it.
-	tmpl    *http.Request
-	healthy atomic.Bool
+	// client keeps the connections for requests; patient is the same with
+	// a longer connect timeout, for a second try at a lone replica;
+	// health is for the health checks, so that they never wait for a
+	// connection that requests hold.
+	client, patient, health *fasthttp.HostClient
+	healthy                 atomic.Bool
 	// slowChecks counts health checks in a row that timed out; an answered
 	// request resets it.
 	slowChecks atomic.Int32
@@ -74,20 +71,62 @@ type replica struct {
 	errs       [numFailures]prometheus.Counter
 }
 
-func newReplica(shardName string, u *url.URL, m *metrics, healthPath string) *replica {
-	r := &replica{
-		shard:  shardName,
-		name:   u.String(),
-		scheme: u.Scheme,
-		host:   u.Host,
-		readyz: u.Scheme + "://" + u.Host + healthPath,
-		gauge:  m.healthy.WithLabelValues(shardName, u.String()),
+// patientDialTimeout bounds the second dial to a lone replica whose first
+// dial timed out: above Linux's 1 s resend of a dropped SYN, as NGINX's
+// proxy_connect_timeout is in the generated config.
+const patientDialTimeout = 1500 * time.Millisecond
+
+// maxIdleTime closes pooled connections unused for longer, before the
+// replica's own idle timeout might.
+const maxIdleTime = 60 * time.Second
+
+func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
+	tls, port := u.Scheme == "https", "80"
+	if tls {
+		port = "443"
 	}
-	r.tmpl = &http.Request{
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Host:       u.Host,
+	addr := net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), port))
+	dialing := make(chan struct{}, maxDialing)
+	client := func(connect time.Duration, conns int) *fasthttp.HostClient {
+		d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+		return &fasthttp.HostClient{
+			Addr:      addr,
+			IsTLS:     tls,
+			TLSConfig: o.TLSConfig,
+			Dial: func(addr string) (net.Conn, error) {
+				t := time.NewTimer(o.ResponseHeaderTimeout)
+				defer t.Stop()
+				select {
+				case dialing <- struct{}{}:
+				case <-t.C:
+					return nil, errWaitedTooLong
+				}
+				c, err := d.Dial("tcp", addr)
+				<-dialing
+				if err != nil {
+					return nil, dialError{err}
+				}
+				return c, nil
+			},
+			NoDefaultUserAgentHeader:  true,
+			DisablePathNormalizing:    true,
+			MaxConns:                  conns,
+			MaxConnWaitTimeout:        o.ResponseHeaderTimeout,
+			MaxIdleConnDuration:       maxIdleTime,
+			MaxIdemponentCallAttempts: 1,
+			ReadBufferSize:            16 << 10,
+			WriteBufferSize:           4 << 10,
+		}
+	}
+	r := &replica{
+		shard:   shardName,
+		name:    u.String(),
+		host:    u.Host,
+		readyz:  u.Scheme + "://" + u.Host + o.HealthPath,
+		client:  client(o.ConnectTimeout, o.MaxIdleConnsPerHost),
+		patient: client(max(o.ConnectTimeout, patientDialTimeout), 4),
+		health:  client(o.ConnectTimeout, 2),
+		gauge:   m.healthy.WithLabelValues(shardName, u.String()),
 	}
 	for f := range numFailures {
 		r.errs[f] = m.upstreamErrors.WithLabelValues(shardName, r.name, f.String())
@@ -97,15 +136,34 @@ func newReplica(shardName string, u *url.URL, m *metrics, healthPath string) *re
 	return r
 }
 
+// maxDialing bounds the connections to a replica being opened at once:
+// beyond that a new connection waits its turn, up to the response timeout.
+// A burst of new clients would otherwise open as many connections at
+// once, overflow the replica's accept queue, and have its dropped
+// attempts time out.
+const maxDialing = 32
+
+// errWaitedTooLong reports a request that waited the response timeout for
+// its turn to connect to a replica busy with others; it is a timeout
+// (504), and does not eject the replica.
+var errWaitedTooLong = fmt.Errorf("waited too long to connect to the replica: %w", os.ErrDeadlineExceeded)
+
+// dialError marks an error connecting to a replica.
+type dialError struct{ err error }
+
+func (e dialError) Error() string { return e.err.Error() }
+func (e dialError) Unwrap() error { return e.err }
+
 // set records the replica's health and reports whether it changed.
 func (r *replica) set(healthy bool) bool {
 	if r.healthy.Swap(healthy) == healthy {
 		return false
 	}
-	if healthy {
-		r.gauge.Set(1)
-	} else {
-		r.gauge.Set(0)
-	}
+	r.gauge.Set(map[bool]float64{false: 0, true: 1}[healthy])
 	return true
+}
+
+func (r *replica) closeIdle() {
+	r.client.CloseIdleConnections()
+	r.patient.CloseIdleConnections()
 }

@@ -1,24 +1,29 @@
 // Package router is the Go front door: it answers GET /lines/{n} by sending
 // the request to a healthy replica of the shard that owns line n, as listed
 // in the shard manifest, and streams the shard's answer back unchanged.
+//
+// The package decides where a request goes: which shard owns the line,
+// which replica is healthy, whether to retry. HTTP itself, on both sides,
+// is fasthttp's: its Server answers the clients (see Server) and its
+// HostClient keeps the connections to each replica.
 package router
 
 import (
-	"context"
+	"bytes"
+	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/lineserver/lineserver/internal/lineno"
 	"github.com/lineserver/lineserver/internal/manifest"
@@ -50,10 +55,6 @@ type Options struct {
 	// Registry receives the router's metrics and is served on /metrics;
 	// nil makes a new registry for this router alone.
 	Registry *prometheus.Registry
-	// Transport carries requests to the replicas; nil builds a pooled
-	// keep-alive transport from ConnectTimeout, ResponseHeaderTimeout and
-	// MaxIdleConnsPerHost. A Transport of its own ignores those three.
-	Transport http.RoundTripper
 	// HealthInterval is the time between two checks of each replica's
 	// /readyz; 0 means DefaultHealthInterval.
 	HealthInterval time.Duration
@@ -70,32 +71,35 @@ type Options struct {
 	// ConnectTimeout bounds a connection to a replica; 0 means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// ResponseHeaderTimeout bounds the wait for a replica's response headers
-	// before the router answers 504; 0 means DefaultResponseHeaderTimeout.
+	// ResponseHeaderTimeout bounds the wait for a replica's response
+	// headers, and then for each read of its body, before the router
+	// answers 504 or breaks off; 0 means DefaultResponseHeaderTimeout.
 	ResponseHeaderTimeout time.Duration
-	// MaxIdleConnsPerHost bounds the idle connections kept per replica; 0
-	// means DefaultMaxIdleConnsPerHost.
+	// MaxIdleConnsPerHost bounds the connections kept per replica; 0
+	// means DefaultMaxIdleConnsPerHost. A request that finds them all busy
+	// waits for one up to ResponseHeaderTimeout.
 	MaxIdleConnsPerHost int
 	// BodyWriteTimeout bounds each write of a relayed body after its first,
 	// counted from its start, as NGINX's send_timeout: a line of gigabytes
 	// reaches a client that keeps reading, however long it takes in all,
-	// past the server's WriteTimeout, and one that stops reading is let go.
-	// 0 means DefaultBodyWriteTimeout.
+	// and one that stops reading is let go. 0 means DefaultBodyWriteTimeout.
 	BodyWriteTimeout time.Duration
+	// TLSConfig is for https replicas; nil means the system's roots and
+	// each replica's host name.
+	TLSConfig *tls.Config
 }
 
 // Router routes line requests to the shards of a manifest. Create it with
-// New; it is an http.Handler. Run performs the active health checks.
+// New, serve it with a Server; Run performs the active health checks.
 type Router struct {
-	total     int64
-	manifest  *manifest.Manifest
-	shards    []*shard
-	transport http.RoundTripper
-	log       *slog.Logger
-	metrics   *metrics
-	metricsH  http.Handler
-	opts      Options
-	draining  atomic.Bool
+	total    int64
+	manifest *manifest.Manifest
+	shards   []*shard
+	log      *slog.Logger
+	metrics  *metrics
+	metricsH fasthttp.RequestHandler
+	opts     Options
+	draining atomic.Bool
 }
 
 // New returns a router for the shards of m. Every replica counts as healthy
@@ -104,46 +108,30 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-	}
+	opts.Logger = cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	opts.Registry = cmp.Or(opts.Registry, prometheus.NewRegistry())
 	setDefault(&opts.HealthInterval, DefaultHealthInterval)
 	setDefault(&opts.RecheckInterval, min(DefaultRecheckInterval, opts.HealthInterval))
 	setDefault(&opts.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
 	setDefault(&opts.BodyWriteTimeout, DefaultBodyWriteTimeout)
-	if opts.HealthPath == "" {
-		opts.HealthPath = DefaultHealthPath
-	}
+	opts.HealthPath = cmp.Or(opts.HealthPath, DefaultHealthPath)
 	if !strings.HasPrefix(opts.HealthPath, "/") {
 		return nil, fmt.Errorf("health path %q: must start with /", opts.HealthPath)
 	}
-	if opts.MaxIdleConnsPerHost == 0 {
-		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
-	}
-	// With a transport of its own, the router uses it for every replica;
-	// otherwise its lean client for plain http and a Transport for https
-	// and the health checks.
-	lean := opts.Transport == nil
-	if lean {
-		opts.Transport = NewTransport(opts.ConnectTimeout, opts.ResponseHeaderTimeout, opts.MaxIdleConnsPerHost)
-	}
+	opts.MaxIdleConnsPerHost = cmp.Or(max(opts.MaxIdleConnsPerHost, 0), DefaultMaxIdleConnsPerHost)
 	met, err := newMetrics(opts.Registry)
 	if err != nil {
 		return nil, err
 	}
 	rt := &Router{
-		total:     m.TotalLines,
-		manifest:  m,
-		transport: opts.Transport,
-		log:       opts.Logger,
-		metrics:   met,
-		metricsH:  promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
-		opts:      opts,
+		total:    m.TotalLines,
+		manifest: m,
+		log:      opts.Logger,
+		metrics:  met,
+		metricsH: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{})),
+		opts:     opts,
 	}
 	for _, s := range m.Shards {
 		sh := &shard{name: s.Name, counts: met.shardCounts(s.Name), latency: met.latency.WithLabelValues(s.Name)}
@@ -152,12 +140,7 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 			if err != nil {
 				return nil, fmt.Errorf("shard %s: url %q: %w", s.Name, raw, err)
 			}
-			rep := newReplica(sh.name, u, met, opts.HealthPath)
-			if lean && u.Scheme == "http" {
-				rep.pool = newConnPool(u, opts.ConnectTimeout, opts.ResponseHeaderTimeout, opts.MaxIdleConnsPerHost)
-				rep.pool.bodyWrite = opts.BodyWriteTimeout
-			}
-			sh.replicas = append(sh.replicas, rep)
+			sh.replicas = append(sh.replicas, newReplica(sh.name, u, met, opts))
 		}
 		rt.shards = append(rt.shards, sh)
 	}
@@ -170,67 +153,61 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
-// NewTransport returns the pooled keep-alive transport the router uses by
-// default: it never consults proxy settings of the environment, never asks
-// for compression (bodies pass through byte for byte), and gives up on a
-// connection after connect (patientDialTimeout for the second try at a lone
-// replica) and on headers after responseHeader.
-func NewTransport(connect, responseHeader time.Duration, idlePerHost int) *http.Transport {
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialerFor(ctx, d).DialContext(ctx, network, addr)
-		},
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   idlePerHost,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   connect + time.Second,
-		ResponseHeaderTimeout: responseHeader,
-		DisableCompression:    true,
-		WriteBufferSize:       4 << 10,
-		ReadBufferSize:        16 << 10,
-	}
-}
-
-// ServeHTTP answers /lines/{n}, /healthz, /readyz (also as /ready, as a
-// shard does, for Cloud Run's front end) and /metrics.
-func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
-	if raw, ok := strings.CutPrefix(path, "/lines/"); ok && strings.IndexByte(raw, '/') < 0 {
-		if !allowed(w, r) {
-			rt.metrics.own(http.StatusMethodNotAllowed)
-			return
-		}
-		rt.serveLine(w, r, raw)
+// Handle answers /lines/{n}, /healthz, /readyz (also as /ready, as a
+// shard does, for Cloud Run's front end) and /metrics. It is the handler a
+// Server runs.
+func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
+	if status, ok := refuse(ctx); !ok {
+		ctx.Response.SetConnectionClose()
+		ctx.Error(fasthttp.StatusMessage(status), status)
 		return
 	}
-	switch path {
-	case "/healthz", "/readyz", "/ready", "/metrics":
-		if !allowed(w, r) {
-			return
+	if ctx.IsOptions() && string(ctx.RequestURI()) == "*" {
+		return // OPTIONS * asks about the server: 200, as net/http answers
+	}
+	path := ctx.Path() // decoded, without dot segments
+	if uri := ctx.RequestURI(); bytes.IndexByte(uri, '#') >= 0 {
+		// fasthttp drops a fragment, which has no place in a request; the
+		// shards take it for part of the path, and so does the router.
+		uri, _, _ = bytes.Cut(uri, []byte("?"))
+		if i := bytes.IndexByte(uri, '#'); i >= 0 {
+			path = append(path[:len(path):len(path)], uri[i:]...)
 		}
 	}
-	switch path {
-	case "/healthz":
-		writeText(w, http.StatusOK, "ok\n")
-	case "/readyz", "/ready":
-		rt.serveReady(w)
-	case "/metrics":
-		rt.metricsH.ServeHTTP(w, r)
+	// The method first, as a shard checks it, on /lines/ and the paths
+	// that exist; any other path is 404.
+	if raw, ok := strings.CutPrefix(string(path), "/lines/"); ok {
+		switch {
+		case !allowed(ctx):
+			rt.metrics.own(fasthttp.StatusMethodNotAllowed)
+		case strings.IndexByte(raw, '/') >= 0:
+			rt.metrics.own(writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound)))
+		default:
+			rt.serveLine(ctx, raw)
+		}
+		return
+	}
+	switch p := string(path); {
+	case p != "/healthz" && p != "/readyz" && p != "/ready" && p != "/metrics":
+		rt.metrics.own(fasthttp.StatusNotFound)
+		writeError(ctx, fmt.Errorf("%q: %w", truncate(p), problem.ErrNotFound))
+	case !allowed(ctx):
+	case p == "/healthz":
+		writeText(ctx, fasthttp.StatusOK, "ok\n")
+	case p == "/metrics":
+		rt.metricsH(ctx)
 	default:
-		rt.metrics.own(http.StatusNotFound)
-		problem.WriteError(w, fmt.Errorf("%q: %w", truncate(path), problem.ErrNotFound))
+		rt.serveReady(ctx)
 	}
 }
 
 // allowed answers 405 to methods other than GET and HEAD.
-func allowed(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+func allowed(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsGet() || ctx.IsHead() {
 		return true
 	}
-	w.Header().Set("Allow", "GET, HEAD")
-	problem.WriteError(w, fmt.Errorf("%w: %s", problem.ErrMethodNotAllowed, truncate(r.Method)))
+	ctx.Response.Header.Set("Allow", "GET, HEAD")
+	writeError(ctx, fmt.Errorf("%w: %s", problem.ErrMethodNotAllowed, truncate(string(ctx.Method()))))
 	return false
 }
 
@@ -241,44 +218,62 @@ func truncate(s string) string {
 	return s
 }
 
-func writeText(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	io.WriteString(w, body)
+func writeText(ctx *fasthttp.RequestCtx, status int, body string) {
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetStatusCode(status)
+	ctx.SetBodyString(body)
+}
+
+// writeProblem answers status with an application/problem+json body.
+func writeProblem(ctx *fasthttp.RequestCtx, status int, detail string) {
+	h := &ctx.Response.Header
+	h.SetContentType(problem.ContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("ETag")
+	h.Del("Cache-Control")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(problem.Body(status, detail))
+}
+
+// writeError answers with the status of err and returns it. As
+// problem.WriteError, only the texts of client errors reach the body.
+func writeError(ctx *fasthttp.RequestCtx, err error) int {
+	status := problem.Status(err)
+	detail := ""
+	if status < 500 {
+		detail = err.Error()
+	}
+	writeProblem(ctx, status, detail)
+	return status
 }
 
 // serveLine answers 400 and 413 itself and proxies every other request to
 // the shard that owns the line, asking it for the positive line number.
-func (rt *Router) serveLine(w http.ResponseWriter, r *http.Request, raw string) {
+func (rt *Router) serveLine(ctx *fasthttp.RequestCtx, raw string) {
 	n, err := lineno.Parse(raw)
 	if err == nil {
 		n, err = lineno.Resolve(n, rt.total)
 	}
 	if err != nil {
-		rt.metrics.own(problem.WriteError(w, err))
+		rt.metrics.own(writeError(ctx, err))
 		return
 	}
 	i, ok := rt.manifest.Find(n)
 	if !ok { // a validated manifest covers 1..total
 		rt.log.Error("no shard owns a line within the file", "line", n)
-		rt.metrics.own(problem.WriteError(w, errors.New("manifest has no shard for the line")))
+		rt.metrics.own(writeError(ctx, errors.New("manifest has no shard for the line")))
 		return
 	}
-	rt.proxy(w, r, rt.shards[i], n)
+	rt.proxy(ctx, rt.shards[i], n)
 }
 
 // CloseIdleConnections closes the pooled connections to the replicas.
 func (rt *Router) CloseIdleConnections() {
 	for _, s := range rt.shards {
 		for _, rep := range s.replicas {
-			if rep.pool != nil {
-				rep.pool.closeIdle()
-			}
+			rep.closeIdle()
 		}
-	}
-	if t, ok := rt.transport.(interface{ CloseIdleConnections() }); ok {
-		t.CloseIdleConnections()
 	}
 }
 
@@ -304,105 +299,11 @@ func (rt *Router) Ready() error {
 	return nil
 }
 
-func (rt *Router) serveReady(w http.ResponseWriter) {
+func (rt *Router) serveReady(ctx *fasthttp.RequestCtx) {
 	if err := rt.Ready(); err != nil {
-		w.Header().Set("Cache-Control", "no-store")
-		problem.Write(w, http.StatusServiceUnavailable, err.Error())
+		writeProblem(ctx, fasthttp.StatusServiceUnavailable, err.Error())
+		ctx.Response.Header.Set("Cache-Control", "no-store")
 		return
 	}
-	writeText(w, http.StatusOK, "ready\n")
-}
-
-// slowChecksToEject is how many checks in a row must time out, with no
-// request answered in between, before a replica is ejected for it: a
-// replica under heavy load may answer /readyz late, and ejecting it would
-// turn load into errors. A refused connection or a status other than 200
-// ejects at once.
-const slowChecksToEject = 3
-
-// Run checks each replica's /readyz every HealthInterval, and each ejected
-// one every RecheckInterval, until ctx ends, starting at once. A replica
-// that answers 200 in time is healthy; a refused connection or another
-// status ejects it until a later check passes, and so do
-// slowChecksToEject timeouts in a row, connecting or answering.
-func (rt *Router) Run(ctx context.Context) {
-	t := time.NewTicker(rt.opts.RecheckInterval)
-	defer t.Stop()
-	var last time.Time
-	for {
-		if time.Since(last) >= rt.opts.HealthInterval-rt.opts.RecheckInterval/2 {
-			last = time.Now()
-			rt.checkAll(ctx, false)
-		} else {
-			rt.checkAll(ctx, true)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// CheckHealth checks every replica once, concurrently, and returns when all
-// checks are done.
-func (rt *Router) CheckHealth(ctx context.Context) { rt.checkAll(ctx, false) }
-
-// checkAll checks every replica, or only the ejected ones, concurrently.
-func (rt *Router) checkAll(ctx context.Context, ejectedOnly bool) {
-	var wg sync.WaitGroup
-	for _, s := range rt.shards {
-		for _, rep := range s.replicas {
-			if ejectedOnly && rep.healthy.Load() {
-				continue
-			}
-			wg.Go(func() { rt.check(ctx, rep) })
-		}
-	}
-	wg.Wait()
-}
-
-func (rt *Router) check(ctx context.Context, rep *replica) {
-	ctx, cancel := context.WithTimeout(ctx, rt.opts.HealthTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rep.readyz, nil)
-	if err != nil {
-		rt.setHealth(rep, false, err.Error())
-		return
-	}
-	resp, err := rt.transport.RoundTrip(req)
-	switch {
-	case err == nil:
-	case errors.Is(ctx.Err(), context.Canceled):
-		return // the router is stopping; keep the last verdict
-	case (errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err)) && rep.slowChecks.Add(1) < slowChecksToEject:
-		// Busy, perhaps: keep the last verdict for now. That includes a
-		// connect timeout, a SYN dropped by a full accept queue.
-		return
-	default:
-		rt.setHealth(rep, false, err.Error())
-		return
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	rep.slowChecks.Store(0)
-	if resp.StatusCode != http.StatusOK {
-		rt.setHealth(rep, false, "readyz answered "+resp.Status)
-		return
-	}
-	rt.setHealth(rep, true, "")
-}
-
-func (rt *Router) setHealth(rep *replica, healthy bool, reason string) {
-	if !rep.set(healthy) {
-		return
-	}
-	if !healthy && rep.pool != nil {
-		rep.pool.closeIdle() // they lead to a process that is likely gone
-	}
-	if healthy {
-		rt.log.Info("replica healthy", "shard", rep.shard, "replica", rep.name)
-	} else {
-		rt.log.Warn("replica unhealthy", "shard", rep.shard, "replica", rep.name, "reason", reason)
-	}
+	writeText(ctx, fasthttp.StatusOK, "ready\n")
 }

@@ -2,7 +2,6 @@ package router
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -55,7 +55,7 @@ func readRequest(br *bufio.Reader) (string, http.Header, error) {
 	return req.Method + " " + req.URL.RequestURI(), req.Header, nil
 }
 
-func TestLeanReusesConnections(t *testing.T) {
+func TestRelayReusesConnections(t *testing.T) {
 	var seen []string
 	raw := startRaw(t, func(c net.Conn, br *bufio.Reader) {
 		for {
@@ -80,6 +80,8 @@ func TestLeanReusesConnections(t *testing.T) {
 	rec := get(rt, "/lines/1", "Accept", "text/plain")
 	require.Equal(t, 200, rec.Code)
 	assert.Equal(t, "line 1\n", rec.Body.String())
+	assert.NotEqual(t, "Mon, 01 Jan 2001 00:00:00 GMT", rec.Header().Get("Date"))
+	rec.Header().Del("Date")
 	assert.Equal(t, http.Header{
 		"Content-Length": {"7"}, "Content-Type": {"text/plain; charset=utf-8"}, "Etag": {`"x"`},
 		"Vary": {"Accept"}, "X-Extra": {"a", "b"},
@@ -102,7 +104,7 @@ func TestLeanReusesConnections(t *testing.T) {
 	}, seen)
 }
 
-func TestLeanRetriesAStaleConnection(t *testing.T) {
+func TestRelayRetriesAStaleConnection(t *testing.T) {
 	// The replica closes each connection after one answer without saying
 	// so: the next request on the pooled connection finds it closed and
 	// goes again on a new one, without ejecting the replica.
@@ -122,7 +124,7 @@ func TestLeanRetriesAStaleConnection(t *testing.T) {
 	assert.Equal(t, int64(5), raw.conns.Load())
 }
 
-func TestLeanBodies(t *testing.T) {
+func TestRelayBodies(t *testing.T) {
 	big := strings.Repeat("0123456789abcdef", 1<<16) + "\n" // 1 MiB and a bit
 	for _, tc := range []struct {
 		name, response, want string
@@ -160,7 +162,7 @@ func TestLeanBodies(t *testing.T) {
 	}
 }
 
-func TestLeanBrokenResponses(t *testing.T) {
+func TestRelayBrokenResponses(t *testing.T) {
 	for _, tc := range []struct{ name, response string }{
 		{"not HTTP", "SSH-2.0-OpenSSH\r\n"},
 		{"bad status", "HTTP/1.1 2x0 OK\r\n\r\n"},
@@ -183,16 +185,14 @@ func TestLeanBrokenResponses(t *testing.T) {
 	}
 }
 
-func TestLeanBodyCutShort(t *testing.T) {
+func TestRelayBodyCutShort(t *testing.T) {
 	raw := startRaw(t, func(c net.Conn, br *bufio.Reader) {
 		if _, _, err := readRequest(br); err == nil {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
 		}
 	})
 	rt := newRouter(t, testManifest(t, []string{raw.url}), Options{})
-	srv := httptest.NewServer(rt)
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/lines/1")
+	resp, err := http.Get("http://" + addr(rt) + "/lines/1")
 	if err == nil { // the headers went out before the cut
 		defer resp.Body.Close()
 		_, err = io.ReadAll(resp.Body)
@@ -201,112 +201,37 @@ func TestLeanBodyCutShort(t *testing.T) {
 	assert.Error(t, err, "the client sees the cut, never a short line as a whole one")
 }
 
-func TestAppendRequest(t *testing.T) {
-	got := appendRequest(nil, "GET", "/lines/5", "shard:8080", []string{"application/json"}, []string{`"a"`, "bad\r\nX-Injected: 1"})
-	assert.Equal(t, "GET /lines/5 HTTP/1.1\r\nHost: shard:8080\r\nAccept: application/json\r\nIf-None-Match: \"a\"\r\n\r\n", string(got))
-}
-
-func TestNewConnPoolAddsThePort(t *testing.T) {
+func TestReplicaAddress(t *testing.T) {
 	for raw, want := range map[string]string{
-		"http://shard": "shard:80", "http://shard:8080": "shard:8080", "http://[::1]": "[::1]:80", "http://[::1]:81/": "[::1]:81",
+		"http://shard": "shard:80", "http://shard:8080": "shard:8080", "http://[::1]": "[::1]:80",
+		"http://[::1]:81/": "[::1]:81", "https://b.run.app": "b.run.app:443",
 	} {
 		u, err := url.Parse(raw)
 		require.NoError(t, err)
-		p := newConnPool(u, time.Second, time.Second, 1)
-		assert.Equal(t, want, p.addr, raw)
-		assert.Equal(t, u.Host, p.host, raw)
+		m, err := newMetrics(prometheus.NewRegistry())
+		require.NoError(t, err)
+		rep := newReplica("s", u, m, Options{})
+		assert.Equal(t, want, rep.client.Addr, raw)
+		assert.Equal(t, u.Host, rep.host, raw)
+		assert.Equal(t, u.Scheme == "https", rep.client.IsTLS, raw)
 	}
 }
 
-func TestLeanOnlyForPlainHTTP(t *testing.T) {
-	m := testManifest(t, []string{"http://a:1", "https://b.run.app"})
-	rt := newRouter(t, m, Options{})
-	assert.NotNil(t, rt.shards[0].replicas[0].pool, "http goes through the lean client")
-	assert.Nil(t, rt.shards[0].replicas[1].pool, "https goes through the Transport")
-
-	rt = newRouter(t, m, viaTransport(Options{}))
-	assert.Nil(t, rt.shards[0].replicas[0].pool, "a Transport of one's own carries everything")
-}
-
+// TestHTTPSReplica: an https replica (Cloud Run) gets TLS and its own
+// Host, whatever Host the client sent.
 func TestHTTPSReplica(t *testing.T) {
-	srv := httptest.NewTLSServer(fakes(1)[0])
+	f := fakes(1)[0]
+	srv := httptest.NewTLSServer(f)
 	defer srv.Close()
-	rt := newRouter(t, testManifest(t, []string{srv.URL}), Options{Transport: srv.Client().Transport})
+	rt := newRouter(t, testManifest(t, []string{srv.URL}), Options{TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
 	rec := get(rt, "/lines/3")
-	require.Equal(t, 200, rec.Code)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
 	assert.Equal(t, "line 3 of shard-1\n", rec.Body.String())
+	assert.Equal(t, strings.TrimPrefix(srv.URL, "https://"), f.last1().Host)
+	rt.CheckHealth(t.Context())
+	assert.True(t, rt.shards[0].replicas[0].healthy.Load())
 }
 
-func TestPoolWaitsForAReturnedConnection(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	u, _ := url.Parse("http://" + l.Addr().String())
-	p := newConnPool(u, 200*time.Millisecond, time.Second, 4)
-	p.maxDialing = 1
-	ctx := t.Context()
-
-	first, reused, err := p.get(ctx, false)
-	require.NoError(t, err)
-	assert.False(t, reused)
-
-	// As if a dial were under way: the next request waits, and takes the
-	// connection the first returns.
-	p.mu.Lock()
-	p.dialing = 1
-	p.mu.Unlock()
-	got := make(chan *upConn)
-	go func() {
-		c, reused, err := p.get(ctx, false)
-		assert.NoError(t, err)
-		assert.True(t, reused)
-		got <- c
-	}()
-	require.Eventually(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 1 }, time.Second, time.Millisecond)
-	p.put(first)
-	assert.Same(t, first, <-got)
-
-	// With nothing returned and no dial ending, it gives up after the
-	// response timeout, with a timeout that does not eject the replica.
-	var second *upConn
-	took := timed(func() { second, _, err = p.get(ctx, false) })
-	require.Error(t, err)
-	assert.Nil(t, second)
-	assert.True(t, isTimeout(err), "%v is a timeout", err)
-	assert.False(t, ejects(classify(err), err))
-	assert.GreaterOrEqual(t, took, time.Second)
-	assert.Empty(t, p.waiters)
-
-	// A dial that ends hands its turn to the waiting request, which dials.
-	go func() {
-		c, reused, err := p.get(ctx, false)
-		assert.NoError(t, err)
-		assert.False(t, reused)
-		got <- c
-	}()
-	require.Eventually(t, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.waiters) == 1 }, time.Second, time.Millisecond)
-	p.doneDialing()
-	second = <-got
-	require.NotNil(t, second)
-	p.mu.Lock()
-	assert.Equal(t, 0, p.dialing, "the turn was given back when its dial ended")
-	p.mu.Unlock()
-	first.Close()
-	second.Close()
-}
-
-func TestPatientDialMarksOnlyItsContext(t *testing.T) {
-	ctx := context.Background()
-	assert.False(t, patientDial(ctx))
-	assert.True(t, patientDial(withPatientDial(ctx)))
+func TestPatientDialTimeout(t *testing.T) {
 	assert.Greater(t, patientDialTimeout, time.Second, "must outlast the kernel's SYN resend")
 }

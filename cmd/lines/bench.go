@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/lineserver/lineserver/internal/atomicfile"
 	"github.com/lineserver/lineserver/internal/loadtest"
 )
 
@@ -102,12 +103,10 @@ func writeMarkdown(path string, rep *loadtest.Report) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	rep.WriteMarkdown(f)
-	return f.Close()
+	return atomicfile.Write(path, func(f *os.File) error {
+		rep.WriteMarkdown(f)
+		return nil
+	})
 }
 
 // commandLine is the command as a user would type it again.

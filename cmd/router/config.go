@@ -68,7 +68,7 @@ func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*conf
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, fmt.Errorf("%w: router --manifest FILE [--listen ADDR]%s", errUsage, flagHelp(fs))
+			return nil, helpError("router --manifest FILE [--listen ADDR]" + flagHelp(fs))
 		}
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -101,6 +101,12 @@ func loadConfig(ctx context.Context, args []string, l envconfig.Lookuper) (*conf
 	}
 	return &c, nil
 }
+
+// helpError is the usage that --help asks for: run prints it to stdout
+// and exits 0.
+type helpError string
+
+func (h helpError) Error() string { return string(h) }
 
 func flagHelp(fs *flag.FlagSet) string {
 	var b strings.Builder

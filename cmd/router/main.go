@@ -12,8 +12,6 @@
 // ROUTER_MANIFEST, PORT (listen on ":PORT"), ROUTER_RESPONSE_TIMEOUT,
 // ROUTER_CONNECT_TIMEOUT, ROUTER_HEALTH_PATH, ROUTER_DRAIN_DELAY,
 // LOG_LEVEL, LOG_FORMAT.
-//
-// The router runs procsPerCPU Go Ps per CPU unless GOMAXPROCS is set.
 package main
 
 import (
@@ -23,10 +21,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -44,25 +40,7 @@ const gracePeriod = 10 * time.Second
 // errUsage marks a mistake in the command line or settings; it exits 2.
 var errUsage = errors.New("usage")
 
-// procsPerCPU is how many Ps (GOMAXPROCS) the router runs per CPU that Go
-// would give it. Its socket calls hold their P for the whole system call
-// (see router/rawio_linux.go), and the kernel often preempts a thread in
-// the middle of one when the router shares its CPUs with the shards and
-// the clients; spare Ps keep the other goroutines running meanwhile.
-// Measured with lines bench on 2 CPUs (1000 connections, 3-4 runs each),
-// router/NGINX requests/s with three shards: 0.92-0.99 with 1 P per CPU,
-// 1.11-1.20 with 2, 1.08-1.17 with 3; with one shard 0.95-1.05 whatever
-// the number.
-// Fewer context switches too: the router's 0.2 a request become about
-// 0.1, wrk's 0.17 become 0.06. Setting the number (runtime.GOMAXPROCS) also
-// stops Go from following a container's CPU limit when it changes while
-// the process runs.
-const procsPerCPU = 2
-
 func main() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(procsPerCPU * runtime.GOMAXPROCS(0))
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -77,6 +55,11 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(ctx, args, envconfig.OsLookuper())
+	var help helpError
+	if errors.As(err, &help) {
+		_, err = fmt.Fprintln(stdout, "usage:", string(help))
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -98,20 +81,9 @@ func serve(ctx context.Context, cfg *config, m *manifest.Manifest, ln net.Listen
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{
-		Handler:           rt,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		// A line may be long: leave room to stream it after the shard's
-		// headers came within ResponseTimeout.
-		WriteTimeout:   cfg.ResponseTimeout + 30*time.Second,
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	// Plain requests for lines take the router's own HTTP/1.1 loop; srv
-	// serves every other request, with the same timeouts.
-	fast := &router.Server{Router: rt, HTTP: srv}
+	// A line may be long: the server leaves room to stream it after the
+	// shard's headers came within ResponseTimeout.
+	fast := &router.Server{Router: rt, WriteTimeout: cfg.ResponseTimeout + 30*time.Second}
 	health, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
 	go rt.Run(health)

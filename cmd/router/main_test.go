@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,7 +69,8 @@ func TestLoadConfig(t *testing.T) {
 			got, err := loadConfig(context.Background(), tc.args, envconfig.MapLookuper(tc.env))
 			if tc.wantErr != "" {
 				require.Error(t, err)
-				assert.ErrorIs(t, err, errUsage)
+				var help helpError
+				assert.True(t, errors.Is(err, errUsage) || errors.As(err, &help), "%v", err)
 				assert.Contains(t, err.Error(), tc.wantErr)
 				return
 			}
@@ -217,4 +219,14 @@ func TestServeDrainDelay(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not return after the delay")
 	}
+}
+
+// TestHelp: --help prints the whole usage to stdout and succeeds.
+func TestHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"--help"}, &stdout, &stderr))
+	for _, flag := range []string{"--manifest", "--listen", "--response-timeout", "--connect-timeout", "--health-path", "--drain-delay", "--log-level", "--log-format"} {
+		assert.Contains(t, stdout.String(), flag)
+	}
+	assert.Empty(t, stderr.String())
 }

@@ -10,14 +10,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
-// FixedRate sends requests for random lines at a constant rate, whatever
+// fixedRate sends requests for random lines at a constant rate, whatever
 // the server's answers take (an open loop, unlike wrk's closed one), and
 // measures each one's latency from the moment it was due, not from when a
 // busy client got round to sending it: so a server that falls behind shows
 // its queue in the latencies instead of hiding it by slowing the rate.
-type FixedRate struct {
+type fixedRate struct {
 	// Rate is the requests per second; Duration how long to send them.
 	Rate     float64
 	Duration time.Duration
@@ -31,8 +33,8 @@ type FixedRate struct {
 	Timeout time.Duration
 }
 
-// RateResult is what a fixed-rate run measured.
-type RateResult struct {
+// rateResult is what a fixed-rate run measured.
+type rateResult struct {
 	// Rate is the rate asked for, Sent the requests sent, Achieved the
 	// rate at which they were sent.
 	Rate, Achieved float64
@@ -44,12 +46,12 @@ type RateResult struct {
 }
 
 // Run sends the requests to base ("http://127.0.0.1:PORT").
-func (f FixedRate) Run(ctx context.Context, base string) (RateResult, error) {
+func (f fixedRate) Run(ctx context.Context, base string) (rateResult, error) {
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
-		return RateResult{}, fmt.Errorf("fixed rate: %s: load goes to 127.0.0.1 only", base)
+		return rateResult{}, fmt.Errorf("fixed rate: %s: load goes to 127.0.0.1 only", base)
 	}
 	if f.Rate <= 0 || f.Duration <= 0 {
-		return RateResult{}, fmt.Errorf("fixed rate: rate %v and duration %v must be positive", f.Rate, f.Duration)
+		return rateResult{}, fmt.Errorf("fixed rate: rate %v and duration %v must be positive", f.Rate, f.Duration)
 	}
 	conns := f.Connections
 	if conns <= 0 {
@@ -69,19 +71,20 @@ func (f FixedRate) Run(ctx context.Context, base string) (RateResult, error) {
 	}
 	tallies := make([]tally, conns)
 	var wg sync.WaitGroup
+	client := &fasthttp.HostClient{Addr: addr, Name: "lines-bench", MaxConns: conns, MaxIdemponentCallAttempts: 1}
+	defer client.CloseIdleConnections()
 	for w := range conns {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(f.Seed, uint64(w)))
 			t := &tallies[w]
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.Header.SetHost(addr)
 			path := make([]byte, 0, 32)
-			var c *rawConn
-			defer func() {
-				if c != nil {
-					c.Close()
-				}
-			}()
 			for at := range due {
 				path = strconv.AppendInt(append(path[:0], "/lines/"...), 1+r.Int64N(max(f.Lines, 1)), 10)
+				req.SetRequestURIBytes(path)
 				// A request sent early (see below) counts from when it
 				// was sent; one sent late, from when it was due: the
 				// earlier of the two.
@@ -89,21 +92,10 @@ func (f FixedRate) Run(ctx context.Context, base string) (RateResult, error) {
 				if at.Before(from) {
 					from = at
 				}
-				var err error
-				if c == nil {
-					c, err = dialRaw(addr, timeout)
-				}
-				status, keep := 0, false
-				if err == nil {
-					status, keep, err = c.get(path, from.Add(timeout))
-				}
+				err := client.DoDeadline(req, resp, from.Add(timeout))
 				t.lat = append(t.lat, time.Since(from))
-				if err != nil || status/100 != 2 {
+				if err != nil || resp.StatusCode()/100 != 2 {
 					t.errors++
-				}
-				if !keep && c != nil {
-					c.Close()
-					c = nil
 				}
 			}
 		})
@@ -138,11 +130,11 @@ send:
 	close(due)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return RateResult{}, err
+		return rateResult{}, err
 	}
 
 	var lat []time.Duration
-	res := RateResult{Rate: f.Rate, Sent: sent, Achieved: float64(sent) / elapsed.Seconds()}
+	res := rateResult{Rate: f.Rate, Sent: sent, Achieved: float64(sent) / elapsed.Seconds()}
 	for _, t := range tallies {
 		lat = append(lat, t.lat...)
 		res.Errors += t.errors

@@ -11,13 +11,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/lineserver/lineserver/internal/atomicfile"
 	"github.com/lineserver/lineserver/internal/index"
 )
 
-// GeneratorVersion changes whenever Generate writes other bytes for the
+// generatorVersion changes whenever Generate writes other bytes for the
 // same size and seed, so that a file kept from an older version is made
 // again rather than reused.
-const GeneratorVersion = 1
+const generatorVersion = 1
 
 // words make up the text of the generated lines: ASCII, and some UTF-8 of
 // two to four bytes a character.
@@ -32,12 +33,12 @@ var words = []string{
 // than the longest line.
 const textSize = 1 << 20
 
-// LineLength draws the length of a line, its terminator not included,
+// lineLength draws the length of a line, its terminator not included,
 // from a mix that looks like real text files: 5% empty lines, 60% short
 // (1 to 80 bytes), 30% medium (80 to 400), 4.9% long (400 to 4,000) and
 // 0.1% very long (4,000 to 204,000 bytes, beyond the shard's 64 KiB read
 // buffer, so its streaming path runs too). The mean is about 300 bytes.
-func LineLength(r *rand.Rand) int {
+func lineLength(r *rand.Rand) int {
 	switch u := r.IntN(1000); {
 	case u < 50:
 		return 0
@@ -61,7 +62,7 @@ func newRand(seed uint64) *rand.Rand {
 
 // Generate writes exactly size bytes of text lines to w and returns the
 // number of lines: the same bytes for the same size and seed. Lengths
-// follow LineLength; one line in a hundred ends with "\r\n"; the last line
+// follow lineLength; one line in a hundred ends with "\r\n"; the last line
 // is cut to fit and still ends with '\n'. progress, if not nil, is called
 // now and then with the bytes written so far.
 func Generate(ctx context.Context, w io.Writer, size int64, seed uint64, progress func(done int64)) (lines int64, err error) {
@@ -76,7 +77,7 @@ func Generate(ctx context.Context, w io.Writer, size int64, seed uint64, progres
 	buf := make([]byte, 0, flushAt+256<<10)
 	var done int64
 	for done < size {
-		n := int64(LineLength(r))
+		n := int64(lineLength(r))
 		crlf := n > 0 && r.IntN(100) == 0
 		if rest := size - done - 1; n >= rest {
 			n, crlf = rest, false
@@ -122,7 +123,7 @@ type Dataset struct {
 	Seed uint64 `json:"seed"`
 	// Lines is the number of lines.
 	Lines int64 `json:"lines"`
-	// Generator is the GeneratorVersion that wrote it.
+	// Generator is the generatorVersion that wrote it.
 	Generator int `json:"generator"`
 	// Data and Index are the files' paths.
 	Data  string `json:"-"`
@@ -140,9 +141,9 @@ type Dataset struct {
 }
 
 // Name is the dataset's size as the report shows it, such as "1GB".
-func (d *Dataset) Name() string { return FormatSize(d.Size) }
+func (d *Dataset) Name() string { return formatSize(d.Size) }
 
-// EnsureData returns the dataset of size and seed in dir: it reuses the
+// ensureData returns the dataset of size and seed in dir: it reuses the
 // files of an earlier run when their description file says they are of the
 // same size, seed and generator version and their sizes agree, and
 // otherwise generates the data and builds its index with the project's
@@ -150,15 +151,15 @@ func (d *Dataset) Name() string { return FormatSize(d.Size) }
 // complete, so an interrupted run leaves nothing that looks reusable.
 // progress, if not nil, is called with "generate" or "index", the bytes
 // done and the total.
-func EnsureData(ctx context.Context, dir string, size int64, seed uint64, progress func(stage string, done, total int64)) (*Dataset, error) {
+func ensureData(ctx context.Context, dir string, size int64, seed uint64, progress func(stage string, done, total int64)) (*Dataset, error) {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	base := filepath.Join(dir, fmt.Sprintf("lines-%s-seed%d.txt", FormatSize(size), seed))
-	d := &Dataset{Size: size, Seed: seed, Generator: GeneratorVersion, Data: base, Index: base + "_index.txt"}
+	base := filepath.Join(dir, fmt.Sprintf("lines-%s-seed%d.txt", formatSize(size), seed))
+	d := &Dataset{Size: size, Seed: seed, Generator: generatorVersion, Data: base, Index: base + "_index.txt"}
 	if old, err := readDataset(base); err == nil && old.matches(d) {
 		old.Data, old.Index, old.Reused = d.Data, d.Index, true
 		return old, nil
@@ -166,13 +167,13 @@ func EnsureData(ctx context.Context, dir string, size int64, seed uint64, progre
 	os.Remove(base + ".json")
 
 	start := time.Now()
-	lines, err := writeAtomic(base, func(f *os.File) (int64, error) {
+	var lines int64
+	err := atomicfile.Write(base, func(f *os.File) (err error) {
 		bw := bufio.NewWriterSize(f, 4<<20)
-		n, err := Generate(ctx, bw, size, seed, func(done int64) { progress("generate", done, size) })
-		if err != nil {
-			return 0, err
+		if lines, err = Generate(ctx, bw, size, seed, func(done int64) { progress("generate", done, size) }); err != nil {
+			return err
 		}
-		return n, bw.Flush()
+		return bw.Flush()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("generate %s: %w", base, err)
@@ -198,9 +199,9 @@ func EnsureData(ctx context.Context, dir string, size int64, seed uint64, progre
 	if err != nil {
 		return nil, err
 	}
-	if _, err := writeAtomic(base+".json", func(f *os.File) (int64, error) {
+	if err := atomicfile.Write(base+".json", func(f *os.File) error {
 		_, err := f.Write(append(meta, '\n'))
-		return 0, err
+		return err
 	}); err != nil {
 		return nil, err
 	}
@@ -228,32 +229,4 @@ func (d *Dataset) matches(want *Dataset) bool {
 	data, err1 := os.Stat(want.Data)
 	idx, err2 := os.Stat(want.Index)
 	return err1 == nil && err2 == nil && data.Size() == d.Size && idx.Size() == d.Lines*index.EntrySize
-}
-
-// writeAtomic writes path through fill into a temporary file beside it and
-// renames it into place only when fill succeeded.
-func writeAtomic(path string, fill func(*os.File) (int64, error)) (n int64, err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if n, err = fill(f); err != nil {
-		return 0, err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return 0, err
-	}
-	if err = f.Close(); err != nil {
-		return 0, err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return 0, err
-	}
-	return n, nil
 }

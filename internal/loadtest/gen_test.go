@@ -77,7 +77,7 @@ func TestGenerateVariety(t *testing.T) {
 func TestEnsureDataBuildsAndReuses(t *testing.T) {
 	dir := t.TempDir()
 	var stages []string
-	d, err := EnsureData(context.Background(), dir, 2e6, 3, func(stage string, done, total int64) {
+	d, err := ensureData(context.Background(), dir, 2e6, 3, func(stage string, done, total int64) {
 		if len(stages) == 0 || stages[len(stages)-1] != stage {
 			stages = append(stages, stage)
 		}
@@ -94,18 +94,18 @@ func TestEnsureDataBuildsAndReuses(t *testing.T) {
 	assert.True(t, bytes.Equal(want, idx), "the index is the project's")
 	assert.Equal(t, int64(len(idx)/index.EntrySize), d.Lines)
 
-	again, err := EnsureData(context.Background(), dir, 2e6, 3, nil)
+	again, err := ensureData(context.Background(), dir, 2e6, 3, nil)
 	require.NoError(t, err)
 	assert.True(t, again.Reused)
 	assert.Equal(t, d.Lines, again.Lines)
 
-	other, err := EnsureData(context.Background(), dir, 2e6, 4, nil)
+	other, err := ensureData(context.Background(), dir, 2e6, 4, nil)
 	require.NoError(t, err)
 	assert.False(t, other.Reused, "another seed is another file")
 
 	// An index cut short is not reused.
 	require.NoError(t, os.Truncate(d.Index, 13))
-	redone, err := EnsureData(context.Background(), dir, 2e6, 3, nil)
+	redone, err := ensureData(context.Background(), dir, 2e6, 3, nil)
 	require.NoError(t, err)
 	assert.False(t, redone.Reused)
 	idx, err = os.ReadFile(d.Index)
@@ -117,7 +117,7 @@ func TestEnsureDataStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	dir := t.TempDir()
-	_, err := EnsureData(ctx, dir, 5e6, 1, nil)
+	_, err := ensureData(ctx, dir, 5e6, 1, nil)
 	require.ErrorIs(t, err, context.Canceled)
 	entries, _ := os.ReadDir(dir)
 	assert.Empty(t, entries, "nothing half-written is left")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 
 	"github.com/lineserver/lineserver"
 )
@@ -25,7 +26,7 @@ import (
 // the allocations per request of server and client together.
 func BenchmarkLoopback(b *testing.B) {
 	dir := b.TempDir()
-	d, err := EnsureData(context.Background(), dir, 64e6, 1, nil)
+	d, err := ensureData(context.Background(), dir, 64e6, 1, nil)
 	require.NoError(b, err)
 	srv, err := lineserver.Open(context.Background(), envconfig.MapLookuper(map[string]string{
 		"FILE_REPOSITORY_FILE_PATH": d.Data, "INDEX_FILE_PATH": d.Index,
@@ -53,24 +54,24 @@ func benchLoopback(b *testing.B, h http.Handler, lines int64) {
 	go hs.Serve(l)
 	defer hs.Close()
 	addr := l.Addr().String()
+	client := &fasthttp.HostClient{Addr: addr}
 	var seed atomic.Uint64
 	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(seed.Add(1), 7))
-		c, err := dialRaw(addr, time.Second)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer c.Close()
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.Header.SetHost(addr)
 		path := make([]byte, 0, 32)
 		for pb.Next() {
 			path = strconv.AppendInt(append(path[:0], "/lines/"...), 1+r.Int64N(lines), 10)
-			status, _, err := c.get(path, time.Now().Add(5*time.Second))
-			if err != nil || status != http.StatusOK {
-				b.Errorf("GET %s: %d %v", path, status, err)
+			req.SetRequestURIBytes(path)
+			err := client.DoTimeout(req, resp, 5*time.Second)
+			if err != nil || resp.StatusCode() != http.StatusOK {
+				b.Errorf("GET %s: %d %v", path, resp.StatusCode(), err)
 				return
 			}
 		}

@@ -25,10 +25,10 @@ type Machine struct {
 	LoadBefore, LoadAfter string
 }
 
-// ReadMachine describes this machine, asking wrk and nginx at the given
+// readMachine describes this machine, asking wrk and nginx at the given
 // paths (empty for none) for their versions.
-func ReadMachine(wrk, nginx string) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: LoadAverage()}
+func readMachine(wrk, nginx string) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: loadAverage()}
 	m.CPU = procField("/proc/cpuinfo", "model name")
 	if kb, err := strconv.ParseInt(strings.Fields(procField("/proc/meminfo", "MemTotal") + " 0")[0], 10, 64); err == nil {
 		m.Memory = kb << 10
@@ -54,8 +54,8 @@ func firstWord2(out []byte) string {
 	return strings.Join(f[:min(2, len(f))], " ")
 }
 
-// LoadAverage is the 1, 5 and 15 minute load averages, "0.52 0.58 0.59".
-func LoadAverage() string {
+// loadAverage is the 1, 5 and 15 minute load averages, "0.52 0.58 0.59".
+func loadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return "unknown"
@@ -86,7 +86,7 @@ func procField(path, name string) string {
 // Linux 6.1, go1.26.8, wrk 4.1.0, nginx 1.22.1, load 0.50 0.40 0.30 →
 // 1.90 1.20 0.60".
 func (m Machine) String() string {
-	s := fmt.Sprintf("%d CPUs (%s), %s memory, Linux %s, %s", m.CPUs, orUnknown(m.CPU), FormatBytes(m.Memory), orUnknown(m.Kernel), m.Go)
+	s := fmt.Sprintf("%d CPUs (%s), %s memory, Linux %s, %s", m.CPUs, orUnknown(m.CPU), formatBytes(m.Memory), orUnknown(m.Kernel), m.Go)
 	if m.Wrk != "" {
 		s += ", wrk " + m.Wrk
 	}

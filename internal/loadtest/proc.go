@@ -134,8 +134,8 @@ type Memory struct {
 	Anon, File int64
 }
 
-// ReadMemory reads the memory of process pid.
-func ReadMemory(pid int) (Memory, error) {
+// readMemory reads the memory of process pid.
+func readMemory(pid int) (Memory, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return Memory{}, err
@@ -172,9 +172,9 @@ func parseStatus(r io.Reader) (Memory, error) {
 	return m, nil
 }
 
-// Sampler reads the resident memory of some processes every interval and
+// sampler reads the resident memory of some processes every interval and
 // keeps the largest of each.
-type Sampler struct {
+type sampler struct {
 	stop chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
@@ -182,15 +182,15 @@ type Sampler struct {
 }
 
 // Sample starts sampling pids every interval until Stop.
-func Sample(pids []int, interval time.Duration) *Sampler {
-	s := &Sampler{stop: make(chan struct{}), done: make(chan struct{}), peak: make(map[int]Memory)}
+func Sample(pids []int, interval time.Duration) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{}), peak: make(map[int]Memory)}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			for _, pid := range pids {
-				if m, err := ReadMemory(pid); err == nil {
+				if m, err := readMemory(pid); err == nil {
 					s.mu.Lock()
 					if m.RSS > s.peak[pid].RSS {
 						s.peak[pid] = m
@@ -210,7 +210,7 @@ func Sample(pids []int, interval time.Duration) *Sampler {
 
 // Stop ends the sampling and returns the sample of the largest resident
 // set of each process.
-func (s *Sampler) Stop() map[int]Memory {
+func (s *sampler) Stop() map[int]Memory {
 	close(s.stop)
 	<-s.done
 	s.mu.Lock()
@@ -222,10 +222,10 @@ func (s *Sampler) Stop() map[int]Memory {
 // 100 on every Linux that Go runs on.
 const clockTick = 10 * time.Millisecond
 
-// GroupCPU is the CPU time (user and system) that the live processes of
+// groupCPU is the CPU time (user and system) that the live processes of
 // the given process groups have used so far. A group leader's children,
 // such as nginx's workers, count with it.
-func GroupCPU(pgids []int) time.Duration {
+func groupCPU(pgids []int) time.Duration {
 	want := map[int]bool{}
 	for _, g := range pgids {
 		want[g] = true

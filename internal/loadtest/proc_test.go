@@ -87,7 +87,7 @@ func TestParseStatus(t *testing.T) {
 }
 
 func TestReadMemoryAndSample(t *testing.T) {
-	m, err := ReadMemory(os.Getpid())
+	m, err := readMemory(os.Getpid())
 	require.NoError(t, err)
 	assert.Positive(t, m.RSS)
 	assert.GreaterOrEqual(t, m.HWM, m.RSS)
@@ -114,6 +114,6 @@ func TestGroupCPU(t *testing.T) {
 	defer ps.StopAll(0)
 	p, err := ps.Start("spin", "/bin/sh", []string{"-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 60"}, nil, false)
 	require.NoError(t, err)
-	assert.Eventually(t, func() bool { return GroupCPU([]int{p.Pid()}) > 0 }, 20*time.Second, 10*time.Millisecond)
-	assert.Zero(t, GroupCPU([]int{1 << 30}), "no such group")
+	assert.Eventually(t, func() bool { return groupCPU([]int{p.Pid()}) > 0 }, 20*time.Second, 10*time.Millisecond)
+	assert.Zero(t, groupCPU([]int{1 << 30}), "no such group")
 }

@@ -58,7 +58,7 @@ func fmtMem(n int64) string {
 	if n == 0 {
 		return "–"
 	}
-	return FormatBytes(n)
+	return formatBytes(n)
 }
 
 // table is a table of text cells that prints as aligned text or as a

@@ -69,7 +69,7 @@ type Row struct {
 	// CPU time per request answered, over the rounds, see Turn.
 	ServerCPU, ShardCPU, WrkCPU time.Duration
 	// Rate is the fixed-rate run, if there was one.
-	Rate *RateResult
+	Rate *rateResult
 }
 
 // Cold is the cold start of the shard on one dataset: from starting the
@@ -93,6 +93,9 @@ type Ratio struct {
 	// show if CPU were the only limit and the load generator cost
 	// nothing; 0 when not measured. Noisy neighbours move it less.
 	ByCPU float64
+	// FrontCPU is a's front door's CPU time per request over b's (the
+	// servers' less the shards'); 0 when not measured.
+	FrontCPU float64
 }
 
 // Check is a figure against one of the project's targets.
@@ -115,7 +118,7 @@ func median(ds []time.Duration) time.Duration {
 
 // Summarize fills Rows, Ratios and Checks from Turns and Cold. rates
 // holds the fixed-rate runs by target; labels the table names by target.
-func (r *Report) Summarize(labels map[string]string, rates map[string]*RateResult) {
+func (r *Report) Summarize(labels map[string]string, rates map[string]*rateResult) {
 	r.Rows = nil
 	for _, t := range r.Turns {
 		i := r.row(t.Target)
@@ -201,6 +204,9 @@ func (r *Report) ratio(name, a, b string) {
 	if ca, cb := r.Rows[ia].ServerCPU, r.Rows[ib].ServerCPU; ca > 0 && cb > 0 {
 		q.ByCPU = float64(cb) / float64(ca)
 	}
+	if fa, fb := r.Rows[ia].ServerCPU-r.Rows[ia].ShardCPU, r.Rows[ib].ServerCPU-r.Rows[ib].ShardCPU; fa > 0 && fb > 0 {
+		q.FrontCPU = float64(fa) / float64(fb)
+	}
 	byRound := map[int]float64{}
 	for _, t := range r.Turns {
 		if t.Target == b {
@@ -215,10 +221,11 @@ func (r *Report) ratio(name, a, b string) {
 	r.Ratios = append(r.Ratios, q)
 }
 
-// The project's targets (issues 2 and 4).
+// The project's targets (issues 2, 4 and 13).
 const (
 	wantShardRatio  = 0.9
-	wantRouterRatio = 1.0
+	wantRouterRatio = 0.9
+	wantRouterCPU   = 1.1
 	wantRSS         = 64 << 20
 	wantColdStart   = 50 * time.Millisecond
 )
@@ -230,6 +237,9 @@ func (r *Report) checks() {
 			r.Checks = append(r.Checks, Check{q.Name, fmt.Sprintf("≥ %.2f", wantShardRatio), fmt.Sprintf("%.2f", q.Value), q.Value >= wantShardRatio})
 		case strings.HasPrefix(q.Name, "router / nginx"):
 			r.Checks = append(r.Checks, Check{q.Name, fmt.Sprintf("≥ %.2f", wantRouterRatio), fmt.Sprintf("%.2f", q.Value), q.Value >= wantRouterRatio})
+			if q.FrontCPU > 0 {
+				r.Checks = append(r.Checks, Check{"front door CPU/req, " + q.Name, fmt.Sprintf("≤ %.2f", wantRouterCPU), fmt.Sprintf("%.2f", q.FrontCPU), q.FrontCPU <= wantRouterCPU})
+			}
 		}
 	}
 	for _, row := range r.Rows {
@@ -237,7 +247,7 @@ func (r *Report) checks() {
 			continue
 		}
 		peak := max(row.ShardHWM, row.ShardRSS)
-		r.Checks = append(r.Checks, Check{"shard peak memory, " + row.Label, "< " + FormatBytes(wantRSS), FormatBytes(peak), peak < wantRSS})
+		r.Checks = append(r.Checks, Check{"shard peak memory, " + row.Label, "< " + formatBytes(wantRSS), formatBytes(peak), peak < wantRSS})
 	}
 	for _, c := range r.Cold {
 		m := c.Median()

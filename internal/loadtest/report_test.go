@@ -38,7 +38,7 @@ func sampleReport() *Report {
 		)
 	}
 	r.Summarize(map[string]string{"shard": "shard (1GB)", "shard@10GB": "shard (10GB)", "ceiling": "ceiling", "nginx": "nginx → shard", "router": "router → shard"},
-		map[string]*RateResult{"shard": {Rate: 23_000, Achieved: 22_990, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Sent: 230_000}})
+		map[string]*rateResult{"shard": {Rate: 23_000, Achieved: 22_990, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Sent: 230_000}})
 	return r
 }
 
@@ -65,6 +65,7 @@ func TestSummarize(t *testing.T) {
 	assert.InDelta(t, 1.0, ratios["shard / ceiling"].ByCPU, 0.001, "both cost 30 µs a request")
 	assert.InDelta(t, 1.05, ratios["router / nginx (one shard)"].Value, 0.001)
 	assert.InDeltaSlice(t, []float64{1.0, 1.1}, ratios["router / nginx (one shard)"].Rounds, 0.001)
+	assert.InDelta(t, 1.0, ratios["router / nginx (one shard)"].FrontCPU, 0.001, "both front doors cost 5 µs a request")
 	assert.Contains(t, ratios, "shard 10GB / shard 1GB")
 	assert.NotContains(t, ratios, "router / nginx (three shards)", "no such rows, no ratio")
 
@@ -73,14 +74,15 @@ func TestSummarize(t *testing.T) {
 		verdict[c.Name] = c.OK
 	}
 	assert.Equal(t, map[string]bool{
-		"shard / ceiling":                   true,
-		"router / nginx (one shard)":        true,
-		"shard peak memory, shard (1GB)":    true,
-		"shard peak memory, shard (10GB)":   false,
-		"shard peak memory, nginx → shard":  true,
-		"shard peak memory, router → shard": true,
-		"cold start, 1GB":                   true,
-		"cold start, 10GB":                  false,
+		"shard / ceiling":                                true,
+		"router / nginx (one shard)":                     true,
+		"front door CPU/req, router / nginx (one shard)": true,
+		"shard peak memory, shard (1GB)":                 true,
+		"shard peak memory, shard (10GB)":                false,
+		"shard peak memory, nginx → shard":               true,
+		"shard peak memory, router → shard":              true,
+		"cold start, 1GB":                                true,
+		"cold start, 10GB":                               false,
 	}, verdict)
 	assert.Equal(t, 8*time.Millisecond, r.Cold[0].Median())
 	assert.Equal(t, 65*time.Millisecond, r.Cold[1].Median(), "the mean of the middle two")

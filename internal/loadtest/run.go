@@ -193,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r.cacheAtEnd()
-	r.rep.Machine.LoadAfter = LoadAverage()
+	r.rep.Machine.LoadAfter = loadAverage()
 	r.rep.Elapsed = time.Since(start)
 	r.rep.Notes = append(r.rep.Notes,
 		"wrk, the servers and the fixed-rate client share the machine's CPUs: the figures are for the whole machine, load generator included.",
@@ -213,10 +213,10 @@ func (r *runner) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.rep.Machine = ReadMachine(bins.Wrk, bins.Nginx)
+	r.rep.Machine = readMachine(bins.Wrk, bins.Nginx)
 	var b Binaries
 	if cfg.BinDir != "" {
-		if b = FindBinaries(cfg.BinDir); b.Lineserver == "" {
+		if b = findBinaries(cfg.BinDir); b.Lineserver == "" {
 			return fmt.Errorf("no lineserver in %s", cfg.BinDir)
 		}
 		for _, c := range [][2]string{{"ceiling", b.Ceiling}, {"router", b.Router}} {
@@ -226,9 +226,9 @@ func (r *runner) prepare(ctx context.Context) error {
 		}
 	} else {
 		r.pr.Printf("building lineserver, ceiling and router")
-		r.rep.Source = SourceVersion(ctx)
+		r.rep.Source = sourceVersion(ctx)
 		var notes []string
-		if b, notes, err = BuildBinaries(ctx, filepath.Join(cfg.Dir, "bin")); err != nil {
+		if b, notes, err = buildBinaries(ctx, filepath.Join(cfg.Dir, "bin")); err != nil {
 			return err
 		}
 		r.rep.Notes = append(r.rep.Notes, notes...)
@@ -237,8 +237,8 @@ func (r *runner) prepare(ctx context.Context) error {
 	r.bins = bins
 
 	for _, size := range cfg.Sizes {
-		r.pr.Printf("data: %s of lines in %s", FormatSize(size), cfg.Dir)
-		d, err := EnsureData(ctx, cfg.Dir, size, cfg.Seed, func(stage string, done, total int64) { r.pr.Bar(stage, done, total) })
+		r.pr.Printf("data: %s of lines in %s", formatSize(size), cfg.Dir)
+		d, err := ensureData(ctx, cfg.Dir, size, cfg.Seed, func(stage string, done, total int64) { r.pr.Bar(stage, done, total) })
 		if err != nil {
 			return err
 		}
@@ -282,7 +282,7 @@ func (r *runner) coldStarts(ctx context.Context) error {
 	}
 	for _, d := range r.rep.Datasets {
 		r.pr.Printf("cold start: %d starts of the shard on %s", r.cfg.ColdStarts, d.Name())
-		times, err := ColdStart(ctx, r.ps, r.bins.Lineserver, d, r.cfg.ColdStarts)
+		times, err := coldStart(ctx, r.ps, r.bins.Lineserver, d, r.cfg.ColdStarts)
 		if err != nil {
 			return err
 		}
@@ -377,9 +377,9 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 
 	s := Sample(sampled, 100*time.Millisecond)
 	stop := r.pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
-	shardCPU, serverCPU := GroupCPU(shards), GroupCPU(all)
+	shardCPU, serverCPU := groupCPU(shards), groupCPU(all)
 	res, wrkCPU, err := w.Run(ctx, t.url, d)
-	shardCPU, serverCPU = GroupCPU(shards)-shardCPU, GroupCPU(all)-serverCPU
+	shardCPU, serverCPU = groupCPU(shards)-shardCPU, groupCPU(all)-serverCPU
 	stop()
 	peaks := s.Stop()
 	if err != nil {
@@ -389,7 +389,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 	tn := Turn{Target: t.name, Round: round, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
 	for _, pid := range shards {
 		tn.ShardRSS = max(tn.ShardRSS, peaks[pid].RSS)
-		if m, err := ReadMemory(pid); err == nil {
+		if m, err := readMemory(pid); err == nil {
 			tn.ShardHWM = max(tn.ShardHWM, m.HWM)
 		}
 	}
@@ -400,8 +400,8 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 }
 
 // fixedRates runs each target at half its measured maximum.
-func (r *runner) fixedRates(ctx context.Context) (map[string]*RateResult, error) {
-	rates := map[string]*RateResult{}
+func (r *runner) fixedRates(ctx context.Context) (map[string]*rateResult, error) {
+	rates := map[string]*rateResult{}
 	if r.cfg.RateDuration <= 0 {
 		return rates, nil
 	}
@@ -411,7 +411,7 @@ func (r *runner) fixedRates(ctx context.Context) (map[string]*RateResult, error)
 		if i < 0 || r.rep.Rows[i].RPS < 2 {
 			continue
 		}
-		f := FixedRate{Rate: r.rep.Rows[i].RPS / 2, Duration: r.cfg.RateDuration, Lines: t.dataset.Lines,
+		f := fixedRate{Rate: r.rep.Rows[i].RPS / 2, Duration: r.cfg.RateDuration, Lines: t.dataset.Lines,
 			Seed: r.cfg.Seed, Connections: r.cfg.RateConnections, Timeout: r.cfg.Timeout}
 		stop := r.pr.Countdown(fmt.Sprintf("fixed rate: %s at %s req/s", t.label, fmtRPS(f.Rate)), f.Duration)
 		res, err := f.Run(ctx, t.url)
@@ -424,7 +424,7 @@ func (r *runner) fixedRates(ctx context.Context) (map[string]*RateResult, error)
 			t.label, fmtRPS(res.Rate), fmtRPS(res.Achieved), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999), fmtCount(res.Errors))
 	}
 	if len(rates) > 0 {
-		r.rep.Notes = append(r.rep.Notes, "The fixed-rate client is a minimal Go HTTP/1.1 client on the same CPUs, so its own cost is in its latencies; "+
+		r.rep.Notes = append(r.rep.Notes, "The fixed-rate client is fasthttp's client with a pacer, on the same CPUs, so its own cost is in its latencies; "+
 			"a rate it could not keep up shows as a rate sent below the rate asked.")
 	}
 	return rates, nil

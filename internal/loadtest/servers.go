@@ -27,11 +27,11 @@ type Binaries struct {
 // modulePath is the import path of this module's commands.
 const modulePath = "github.com/lineserver/lineserver/cmd/"
 
-// BuildBinaries builds the module's commands into dir with the go command,
+// buildBinaries builds the module's commands into dir with the go command,
 // which must run inside the module's source tree. A command that does not
 // build is left empty, with the reason in the returned notes; only the
 // shard's own binary is required.
-func BuildBinaries(ctx context.Context, dir string) (Binaries, []string, error) {
+func buildBinaries(ctx context.Context, dir string) (Binaries, []string, error) {
 	var b Binaries
 	var notes []string
 	for _, c := range []struct {
@@ -56,9 +56,9 @@ func BuildBinaries(ctx context.Context, dir string) (Binaries, []string, error) 
 	return b, notes, nil
 }
 
-// SourceVersion describes the source tree that go build uses: the commit
+// sourceVersion describes the source tree that go build uses: the commit
 // and whether files differ from it, or "" outside a git checkout.
-func SourceVersion(ctx context.Context) string {
+func sourceVersion(ctx context.Context) string {
 	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return ""
@@ -71,9 +71,9 @@ func SourceVersion(ctx context.Context) string {
 	return v
 }
 
-// FindBinaries takes the commands from dir, where an earlier build put
+// findBinaries takes the commands from dir, where an earlier build put
 // them; a missing one is left empty.
-func FindBinaries(dir string) Binaries {
+func findBinaries(dir string) Binaries {
 	var b Binaries
 	for _, c := range []struct {
 		name string
@@ -308,11 +308,11 @@ func (ps *Procs) logPath(p *Proc) string {
 	return filepath.Join(ps.LogDir, p.Name+".log")
 }
 
-// ColdStart starts the shard binary over d n times and measures each time
+// coldStart starts the shard binary over d n times and measures each time
 // from starting the process to its first 200 for /lines/1, which proves
 // the files open, checked and served. Each process is stopped before the
 // next starts.
-func ColdStart(ctx context.Context, ps *Procs, bin string, d *Dataset, n int) ([]time.Duration, error) {
+func coldStart(ctx context.Context, ps *Procs, bin string, d *Dataset, n int) ([]time.Duration, error) {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var times []time.Duration
 	for i := range n {

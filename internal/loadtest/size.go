@@ -41,10 +41,10 @@ func ParseSize(s string) (int64, error) {
 	return n, nil
 }
 
-// FormatSize writes n in the largest decimal unit that keeps it short and
+// formatSize writes n in the largest decimal unit that keeps it short and
 // exact to a tenth: 1000000000 is "1GB", 1500000 is "1.5MB", 1023 is
 // "1023B".
-func FormatSize(n int64) string {
+func formatSize(n int64) string {
 	for _, u := range []struct {
 		suffix string
 		bytes  int64
@@ -59,9 +59,9 @@ func FormatSize(n int64) string {
 	return strconv.FormatInt(n, 10) + "B"
 }
 
-// FormatBytes writes a memory size in binary units, as the kernel counts
+// formatBytes writes a memory size in binary units, as the kernel counts
 // it: "23.4 MiB".
-func FormatBytes(n int64) string {
+func formatBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))

@@ -32,19 +32,19 @@ func TestFormatSize(t *testing.T) {
 	}{
 		{1e9, "1GB"}, {10e9, "10GB"}, {1.5e9, "1.5GB"}, {4e6, "4MB"}, {1023, "1023B"}, {1234567, "1.2MB"}, {5000, "5KB"},
 	} {
-		assert.Equal(t, tc.want, FormatSize(tc.in), tc.in)
+		assert.Equal(t, tc.want, formatSize(tc.in), tc.in)
 	}
 	for _, s := range []string{"1GB", "10GB", "4MB", "1.5GB"} {
 		n, err := ParseSize(s)
 		require.NoError(t, err)
-		assert.Equal(t, s, FormatSize(n), "round trip")
+		assert.Equal(t, s, formatSize(n), "round trip")
 	}
 }
 
 func TestFormatBytes(t *testing.T) {
-	assert.Equal(t, "23.5 MiB", FormatBytes(23<<20+1<<19))
-	assert.Equal(t, "64.0 MiB", FormatBytes(64<<20))
-	assert.Equal(t, "2.00 GiB", FormatBytes(2<<30))
-	assert.Equal(t, "12 KiB", FormatBytes(12<<10))
-	assert.Equal(t, "12 B", FormatBytes(12))
+	assert.Equal(t, "23.5 MiB", formatBytes(23<<20+1<<19))
+	assert.Equal(t, "64.0 MiB", formatBytes(64<<20))
+	assert.Equal(t, "2.00 GiB", formatBytes(2<<30))
+	assert.Equal(t, "12 KiB", formatBytes(12<<10))
+	assert.Equal(t, "12 B", formatBytes(12))
 }

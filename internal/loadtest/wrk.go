@@ -29,7 +29,7 @@ type Script struct {
 }
 
 // resultPrefix starts the line that the script's done() prints, which
-// ParseWrk reads.
+// parseWrk reads.
 const resultPrefix = "@@lines-bench"
 
 var luaTemplate = template.Must(template.New("lua").Parse(`-- Written by lines bench: GET /lines/N for N drawn uniformly from 1..{{.Lines}}.
@@ -45,7 +45,7 @@ local requests, i = {}, 0
 
 function init(args)
   math.randomseed(seed + 7919 * (thread_id or 0))
-  -- Built by hand: wrk.format costs five times as much, and a pool is
+  -- Built by hand: wrk.format costs more per request, and a pool is
   -- built before every turn. Lua writes integers below 1e14 as such.
   local tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n\r\n"
   for k = 1, pool do
@@ -109,12 +109,12 @@ func (r Result) RPS() float64 {
 // Errors is every failed request: bad statuses and socket errors.
 func (r Result) Errors() int64 { return r.Status + r.Connect + r.Read + r.Write + r.Timeout }
 
-// ErrNoResult reports wrk output without the script's result line.
-var ErrNoResult = errors.New("wrk printed no result line")
+// errNoResult reports wrk output without the script's result line.
+var errNoResult = errors.New("wrk printed no result line")
 
-// ParseWrk reads the result line that the script's done() printed among
+// parseWrk reads the result line that the script's done() printed among
 // wrk's output.
-func ParseWrk(out string) (Result, error) {
+func parseWrk(out string) (Result, error) {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -123,7 +123,7 @@ func ParseWrk(out string) (Result, error) {
 		}
 		return parseFields(fields[1:])
 	}
-	return Result{}, ErrNoResult
+	return Result{}, errNoResult
 }
 
 func parseFields(fields []string) (Result, error) {
@@ -214,7 +214,7 @@ func (w Wrk) Run(ctx context.Context, url string, d time.Duration) (Result, time
 		return Result{}, 0, fmt.Errorf("wrk %s: %w: %s", url, err, strings.TrimSpace(errOut.String()+out.String()))
 	}
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	r, err := ParseWrk(out.String())
+	r, err := parseWrk(out.String())
 	if err != nil {
 		return Result{}, 0, fmt.Errorf("wrk %s: %w:\n%s%s", url, err, out.String(), errOut.String())
 	}

@@ -78,7 +78,7 @@ Transfer/sec:     15.00MB
 `
 
 func TestParseWrk(t *testing.T) {
-	r, err := ParseWrk(wrkOutput)
+	r, err := parseWrk(wrkOutput)
 	require.NoError(t, err)
 	assert.Equal(t, int64(480000), r.Requests)
 	assert.Equal(t, 10*time.Second, r.Duration)
@@ -97,11 +97,11 @@ func TestParseWrk(t *testing.T) {
 }
 
 func TestParseWrkErrors(t *testing.T) {
-	_, err := ParseWrk("Running 10s test\nRequests/sec: 1.00\n")
-	assert.ErrorIs(t, err, ErrNoResult)
-	_, err = ParseWrk(resultPrefix + " requests=1 duration_us=10\n")
+	_, err := parseWrk("Running 10s test\nRequests/sec: 1.00\n")
+	assert.ErrorIs(t, err, errNoResult)
+	_, err = parseWrk(resultPrefix + " requests=1 duration_us=10\n")
 	assert.ErrorContains(t, err, "lacks")
-	_, err = ParseWrk(strings.Replace(wrkOutput, "status=12", "status=x", 1))
+	_, err = parseWrk(strings.Replace(wrkOutput, "status=12", "status=x", 1))
 	assert.ErrorContains(t, err, "status=x")
 	var zero Result
 	assert.Zero(t, zero.RPS(), "no division by a zero duration")
@@ -121,6 +121,6 @@ func TestWrkArgs(t *testing.T) {
 func TestWrkLoadsOnlyLoopback(t *testing.T) {
 	_, _, err := Wrk{Path: "/bin/false"}.Run(context.Background(), "http://10.0.0.1:80", time.Second)
 	assert.ErrorContains(t, err, "127.0.0.1 only")
-	_, err = FixedRate{Rate: 1, Duration: time.Second}.Run(context.Background(), "http://example.com")
+	_, err = fixedRate{Rate: 1, Duration: time.Second}.Run(context.Background(), "http://example.com")
 	assert.ErrorContains(t, err, "127.0.0.1 only")
 }
