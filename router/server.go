@@ -17,7 +17,10 @@ import (
 
 // Defaults of a Server's zero timeouts.
 const (
-	DefaultHeaderTimeout = 5 * time.Second
+	// DefaultHeaderTimeout is NGINX's client_header_timeout: on a
+	// CPU-starved machine a client that sent its request at once can
+	// still be read late, and a shorter bound cut such clients in bursts.
+	DefaultHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout   = 120 * time.Second
 	// DefaultWriteTimeout leaves room, after the shard's headers came
 	// within the response timeout, to write a response; each part of a
