@@ -165,7 +165,6 @@ func (sh *Shard) checkLastLine(start int64) error {
 
 // fileState is what a file's fstat says about its contents.
 type fileState struct {
-	path        string
 	fd          int
 	size        int64
 	mtime, ctim syscall.Timespec
