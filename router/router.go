@@ -301,8 +301,9 @@ func (rt *Router) Ready() error {
 
 func (rt *Router) serveReady(ctx *fasthttp.RequestCtx) {
 	if err := rt.Ready(); err != nil {
+		// As a shard's: a problem carries no Cache-Control (a 503 is not
+		// cached by default), and docs/openapi.yaml describes it so.
 		writeProblem(ctx, fasthttp.StatusServiceUnavailable, err.Error())
-		ctx.Response.Header.Set("Cache-Control", "no-store")
 		return
 	}
 	writeText(ctx, fasthttp.StatusOK, "ready\n")
