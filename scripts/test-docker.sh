@@ -85,7 +85,7 @@ trap 'exit 130' INT TERM
 
 # status_time URL prints "STATUS SECONDS" of one GET, bounded to 10 s.
 status_time() {
-	curl -s -o /dev/null --max-time 10 -w '%{http_code} %{time_total}\n' "$1" || true
+	curl -s -o /dev/null --max-time 20 -w '%{http_code} %{time_total}\n' "$1" || true
 }
 
 # wait_200 URL TIMEOUT waits until URL answers 200 and prints the seconds.
@@ -351,8 +351,9 @@ victim_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}
 
 say "stop $victim: its range fails fast, the others answer"
 # A stopped container's address has no host left to refuse a connection,
-# so NGINX answers when its proxy_connect_timeout runs out; the router
-# already knows from its health checks. Both must answer within 2.5 s.
+# so NGINX answers when its proxy_connect_timeout (10 s, nginx/nginx.conf.tmpl;
+# docs/nginx.md says why it is long) runs out: within 12.5 s. The router
+# already knows from its health checks: within 2.5 s.
 t0=$(date +%s.%N)
 timeout 30 docker stop -t 10 "$victim_id" >/dev/null
 figure "docker stop $victim" "$(elapsed "$t0") s"
@@ -362,10 +363,12 @@ for front in nginx router; do
 		n=${probe_lines[$i]}
 		read -r code secs <<<"$(status_time "$url/lines/$n")"
 		if ((i == victim_i)); then
-			if [[ $code =~ ^50[234]$ ]] && awk -v s="$secs" 'BEGIN { exit !(s < 2.5) }'; then
+			limit=2.5
+			[[ $front == nginx ]] && limit=12.5
+			if [[ $code =~ ^50[234]$ ]] && awk -v s="$secs" -v l="$limit" 'BEGIN { exit !(s < l) }'; then
 				ok "$front /lines/$n (${names[$i]}, stopped): $code in $secs s"
 			else
-				fail "$front /lines/$n of the stopped ${names[$i]}: $code in $secs s, want 502/503/504 within 2.5 s"
+				fail "$front /lines/$n of the stopped ${names[$i]}: $code in $secs s, want 502/503/504 within $limit s"
 			fi
 			# Again, now that the front door knows.
 			read -r code secs <<<"$(status_time "$url/lines/$n")"
