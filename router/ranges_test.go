@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -513,4 +514,76 @@ func counterValue(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestRangeAcrossShardsInConstantMemory: a range of 256 MiB across two
+// shards streams through the router without the router holding it: the
+// heap grows by far less than the range. The shards here make their lines
+// up as they send them (four lines of 64 MiB), with the headers a real
+// shard sends, so that no test writes such a file.
+func TestRangeAcrossShardsInConstantMemory(t *testing.T) {
+	const lineLen = 64 << 20
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	fs := fakes(2)
+	for i, f := range fs {
+		first, last := int64(2*i+1), int64(2*i+2)
+		f.handle = func(w http.ResponseWriter, r *http.Request) {
+			var a, b int64
+			_, err := fmt.Sscanf(r.URL.Path, "/lines/%d..%d", &a, &b)
+			if err != nil || a < first || a > last {
+				http.Error(w, "misdirected", http.StatusMisdirectedRequest)
+				return
+			}
+			end := min(b, last)
+			h := w.Header()
+			h.Set("ETag", fmt.Sprintf(`"fake-%d..%d"`, a, b))
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+			h.Set("Content-Length", strconv.FormatInt((end-a+1)*lineLen, 10))
+			if b > last {
+				h.Set("Link", fmt.Sprintf(`</lines/%d..%d>; rel="next"`, last+1, b))
+			}
+			if r.Method == http.MethodHead {
+				return
+			}
+			for range end - a + 1 {
+				for range lineLen/len(chunk) - 1 {
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+				}
+				w.Write(append(chunk[:len(chunk)-1:len(chunk)-1], '\n'))
+			}
+		}
+	}
+	m := &manifest.Manifest{TotalLines: 4, Shards: []manifest.Shard{
+		{Name: "shard-1", First: 1, Last: 2, Data: "d", URLs: []string{fs[0].start(t)}},
+		{Name: "shard-2", First: 3, Last: 4, Data: "d", URLs: []string{fs[1].start(t)}},
+	}}
+	rt := newRouter(t, m, Options{})
+	var before, peak runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	resp, err := http.Get("http://" + addr(rt) + "/lines/1..4")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.EqualValues(t, 4*lineLen, resp.ContentLength)
+	var n, lines int64
+	buf := make([]byte, 1<<20)
+	for {
+		k, err := resp.Body.Read(buf)
+		n += int64(k)
+		lines += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if n%(32<<20) < int64(k) {
+			runtime.ReadMemStats(&peak)
+			assert.Less(t, peak.HeapInuse, before.HeapInuse+64<<20, "heap after %d bytes", n)
+		}
+		if err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			break
+		}
+	}
+	assert.Equal(t, int64(4*lineLen), n)
+	assert.Equal(t, int64(4), lines)
 }
