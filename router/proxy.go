@@ -168,11 +168,12 @@ func (c *call) release() {
 	calls.Put(c)
 }
 
-// attempt makes one request to rep through client and reads its
-// response headers into c.up, unless it failed before an answer or, when
-// first is set and another replica could answer, the replica answered 502
-// or 503; then it returns why, for a retry. A pooled connection that breaks before an answer (the
-// replica closed it while it was idle) is tried once more on another.
+// attempt makes one request to rep through client and reads its response
+// headers into c.up, unless it failed before an answer or, when first is
+// set and another replica could answer, the replica answered 502 or 503;
+// then it returns why, for a retry. A pooled connection that breaks
+// before an answer (the replica closed it while it was idle) is tried
+// once more on another.
 func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, first bool) (failure, error) {
 	timeout := c.rt.opts.ResponseHeaderTimeout
 	c.req.Header.SetHost(rep.host)
