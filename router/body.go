@@ -28,9 +28,13 @@ type upstream struct {
 	client       net.Conn // to the client
 	writeTimeout time.Duration
 	log          *slog.Logger
-	reads        int
-	eof          bool
-	closed       bool
+	// lines is the number of lines of a range, counted in metrics once
+	// its body was read whole; 0 for a line.
+	lines   int64
+	metrics *metrics
+	reads   int
+	eof     bool
+	closed  bool
 }
 
 func (u *upstream) Read(p []byte) (int, error) {
@@ -41,6 +45,9 @@ func (u *upstream) Read(p []byte) (int, error) {
 	u.conn.SetReadDeadline(time.Now().Add(u.timeout))
 	n, err := u.resp.BodyStream().Read(p)
 	if err == io.EOF {
+		if !u.eof && u.metrics != nil {
+			u.metrics.rangeServed(u.lines)
+		}
 		u.eof = true
 	} else if err != nil && u.log != nil {
 		u.log.Warn("body broke off", "error", err)

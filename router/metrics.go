@@ -18,6 +18,8 @@ type metrics struct {
 	latency        *prometheus.HistogramVec
 	upstreamErrors *prometheus.CounterVec
 	healthy        *prometheus.GaugeVec
+	ranges         prometheus.Counter
+	rangeLines     prometheus.Counter
 	ownCounts      *statusCounts
 }
 
@@ -40,14 +42,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "lineserver_router_replica_healthy",
 			Help: "1 when the replica takes requests, 0 when it is ejected.",
 		}, []string{"shard", "replica"}),
+		ranges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lineserver_router_ranges_total",
+			Help: "Ranges of lines (GET /lines/{a}..{b}) answered 200 whose body was relayed whole.",
+		}),
+		rangeLines: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lineserver_router_range_lines_total",
+			Help: "Lines in the ranges that lineserver_router_ranges_total counts.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.upstreamErrors, m.healthy} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.upstreamErrors, m.healthy, m.ranges, m.rangeLines} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	m.ownCounts = m.shardCounts(ownShard)
 	return m, nil
+}
+
+// rangeServed counts a range of lines whose body was relayed whole; a
+// count of 0 is a single line, which it does not count.
+func (m *metrics) rangeServed(lines int64) {
+	if lines > 0 {
+		m.ranges.Inc()
+		m.rangeLines.Add(float64(lines))
+	}
 }
 
 // own counts one of the router's own answers.

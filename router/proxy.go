@@ -6,15 +6,18 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// noFailure marks a request that got a usable response.
-const noFailure = numFailures
+// noFailure marks a request that got a usable response; noReplica one
+// that found no healthy replica to ask.
+const (
+	noFailure = numFailures
+	noReplica = numFailures + 1
+)
 
 // statusClientClosed counts requests whose client left before the answer,
 // as NGINX does.
@@ -34,45 +37,84 @@ type call struct {
 	watch *clientConn        // nil when the client's connection cannot be watched
 	head  bool
 	up    upstream
+	// lines is the number of lines of a range relayed with status 200,
+	// counted in the metrics once its body is relayed whole.
+	lines int64
 }
 
 // calls keeps calls for reuse, so that a request allocates nothing of its
 // own on its way through.
 var calls = sync.Pool{New: func() any { return new(call) }}
 
-// proxy sends the request for line n to a healthy replica of s, retries
-// once on another replica when the first could not answer (on the same
-// one if it is alone and only slow to connect), and relays the response.
-// The request it makes is fixed: method, path, Host, and the client's
-// Accept and If-None-Match.
-func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, n int64) {
-	rep := s.pick(nil)
-	if rep == nil {
-		s.counts.inc(fasthttp.StatusServiceUnavailable)
-		ctx.Response.Header.Set("Retry-After", "1")
-		writeProblem(ctx, fasthttp.StatusServiceUnavailable, "no healthy replica of shard "+s.name)
-		rt.log.Debug("no healthy replica", "shard", s.name, "line", n)
-		return
-	}
-	c := calls.Get().(*call)
-	c.rt, c.ctx, c.head = rt, ctx, ctx.IsHead()
-	if c.resp == nil {
-		c.resp = fasthttp.AcquireResponse()
-	}
+// proxy sends the request for uri (a line, or a range of lines that s
+// serves whole) to a healthy replica of s, retries once on another replica
+// when the first could not answer (on the same one if it is alone and only
+// slow to connect), and relays the response. The request it makes is
+// fixed: method, path, Host, and the client's Accept and If-None-Match.
+// lines is the number of lines of a range, 0 for a single line.
+func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, uri []byte, lines int64) {
+	c := rt.newCall(ctx.Method(), uri)
 	defer c.release()
-	if cc, ok := ctx.Conn().(*clientConn); ok {
-		c.watch = cc.watchAfter(watchDelay)
-		defer c.watch.stop()
-	}
-	var buf [32]byte
-	c.req.Header.SetMethodBytes(ctx.Method())
-	c.req.SetRequestURIBytes(strconv.AppendInt(append(buf[:0], "/lines/"...), n, 10))
+	c.ctx = ctx
 	for _, name := range [...]string{fasthttp.HeaderAccept, fasthttp.HeaderIfNoneMatch} {
 		for _, v := range ctx.Request.Header.PeekAll(name) {
 			c.req.Header.AddBytesV(name, v)
 		}
 	}
+	if cc, ok := ctx.Conn().(*clientConn); ok {
+		c.watch = cc.watchAfter(watchDelay)
+		defer c.watch.stop()
+	}
+	rep, fail, err := c.exchange(s)
+	if fail == noFailure {
+		status := c.resp.StatusCode()
+		if lines > 0 {
+			if why := rangeDisagrees(status, c.resp.Header.Peek("Link")); why != "" {
+				c.up.close(false)
+				rt.disagree(ctx, s, rep, uri, why)
+				return
+			}
+		}
+		s.counts.inc(status)
+		if status == fasthttp.StatusOK && !c.head {
+			c.lines = lines
+		}
+		c.relay(&c.up, status)
+	} else {
+		rt.writeFailure(ctx, s, rep, fail, err, c.gone())
+	}
+	if rt.log.Enabled(ctx, slog.LevelDebug) {
+		attrs := []slog.Attr{slog.String("method", string(ctx.Method())), slog.String("path", string(uri)), slog.String("shard", s.name)}
+		if rep != nil {
+			attrs = append(attrs, slog.String("replica", rep.name))
+		}
+		rt.log.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
+	}
+}
 
+// newCall returns a call, ready for exchange, that asks for uri with
+// method and no header but Host.
+func (rt *Router) newCall(method, uri []byte) *call {
+	c := calls.Get().(*call)
+	c.rt, c.head = rt, string(method) == fasthttp.MethodHead
+	if c.resp == nil {
+		c.resp = fasthttp.AcquireResponse()
+	}
+	c.req.Header.SetMethodBytes(method)
+	c.req.SetRequestURIBytes(uri)
+	return c
+}
+
+// exchange sends the call's request to a healthy replica of s and reads
+// the response headers, retrying as proxy says. On success it returns
+// noFailure, and c.up holds the response with its body unread, for the
+// caller to relay or read and then close; otherwise it returns why, and
+// the replica it tried last (nil when none was healthy).
+func (c *call) exchange(s *shard) (*replica, failure, error) {
+	rep := s.pick(nil)
+	if rep == nil {
+		return nil, noReplica, nil
+	}
 	fail, err := c.attempt(s, rep, rep.client, true)
 	if fail != noFailure && fail != failTimeout && !c.gone() {
 		next, client := s.pick(rep), rep.client
@@ -86,27 +128,33 @@ func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, n int64) {
 			client = next.client
 		}
 		if next != nil {
-			rt.log.Debug("retrying", "shard", s.name, "replica", rep.name, "next", next.name, "reason", fail.String())
+			c.rt.log.Debug("retrying", "shard", s.name, "replica", rep.name, "next", next.name, "reason", fail.String())
 			rep = next
 			fail, err = c.attempt(s, rep, client, false)
 		}
 	}
+	return rep, fail, err
+}
+
+// writeFailure answers a request whose exchange with s failed, and counts
+// it; a client that left gets nothing.
+func (rt *Router) writeFailure(ctx *fasthttp.RequestCtx, s *shard, rep *replica, fail failure, err error, gone bool) {
 	switch {
-	case fail == noFailure:
-	case c.gone():
+	case fail == noReplica:
+		s.counts.inc(fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.Set("Retry-After", "1")
+		writeProblem(ctx, fasthttp.StatusServiceUnavailable, "no healthy replica of shard "+s.name)
+		rt.log.Debug("no healthy replica", "shard", s.name, "path", string(ctx.Path()))
+	case gone:
 		s.counts.inc(statusClientClosed)
 	case fail == failTimeout:
 		s.counts.inc(fasthttp.StatusGatewayTimeout)
-		rt.log.Warn("replica timed out", "shard", s.name, "replica", rep.name, "line", n, "error", err)
+		rt.log.Warn("replica timed out", "shard", s.name, "replica", rep.name, "path", string(ctx.Path()), "error", err)
 		writeProblem(ctx, fasthttp.StatusGatewayTimeout, "shard "+s.name+" did not answer in time")
 	default:
 		s.counts.inc(fasthttp.StatusBadGateway)
-		rt.log.Warn("replica failed", "shard", s.name, "replica", rep.name, "line", n, "error", err)
+		rt.log.Warn("replica failed", "shard", s.name, "replica", rep.name, "path", string(ctx.Path()), "error", err)
 		writeProblem(ctx, fasthttp.StatusBadGateway, "no replica of shard "+s.name+" answered")
-	}
-	if rt.log.Enabled(ctx, slog.LevelDebug) {
-		rt.log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", string(ctx.Method())),
-			slog.Int64("line", n), slog.String("shard", s.name), slog.String("replica", rep.name))
 	}
 }
 
@@ -116,15 +164,16 @@ func (c *call) gone() bool { return c.watch != nil && c.watch.clientGone() }
 // is the stream's to release.
 func (c *call) release() {
 	c.req.Reset()
-	c.rt, c.ctx, c.watch, c.up = nil, nil, nil, upstream{}
+	c.rt, c.ctx, c.watch, c.up, c.lines = nil, nil, nil, upstream{}, 0
 	calls.Put(c)
 }
 
-// attempt makes one request to rep through client and relays its answer,
-// unless it failed before an answer or, when first is set and another
-// replica could answer, the replica answered 502 or 503; then it returns
-// why, for a retry. A pooled connection that breaks before an answer (the
-// replica closed it while it was idle) is tried once more on another.
+// attempt makes one request to rep through client and reads its response
+// headers into c.up, unless it failed before an answer or, when first is
+// set and another replica could answer, the replica answered 502 or 503;
+// then it returns why, for a retry. A pooled connection that breaks
+// before an answer (the replica closed it while it was idle) is tried
+// once more on another.
 func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, first bool) (failure, error) {
 	timeout := c.rt.opts.ResponseHeaderTimeout
 	c.req.Header.SetHost(rep.host)
@@ -173,8 +222,6 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 				return failStatus, nil
 			}
 		}
-		s.counts.inc(status)
-		c.relay(up, status)
 		return noFailure, nil
 	}
 }
@@ -253,7 +300,9 @@ func (c *call) relay(up *upstream, status int) {
 			c.rt.log.Warn("body broke off", "error", err)
 			c.ctx.Response.ResetBody()
 			c.ctx.SetBodyStream(brokenBody{err}, length) // fails, and closes the connection
+			return
 		}
+		c.rt.metrics.rangeServed(c.lines)
 		return
 	}
 	// The response now belongs to the stream, which releases it.
@@ -261,6 +310,7 @@ func (c *call) relay(up *upstream, status int) {
 	st.client = c.ctx.Conn()
 	st.writeTimeout = c.rt.opts.BodyWriteTimeout
 	st.log = c.rt.log
+	st.lines, st.metrics = c.lines, c.rt.metrics
 	c.resp = nil
 	c.ctx.SetBodyStream(&st, length)
 }

@@ -1,6 +1,8 @@
 // Package router is the Go front door: it answers GET /lines/{n} by sending
 // the request to a healthy replica of the shard that owns line n, as listed
-// in the shard manifest, and streams the shard's answer back unchanged.
+// in the shard manifest, and streams the shard's answer back unchanged. A
+// range of lines, /lines/{a}..{b}, it answers whole: from the one shard
+// that serves it, or part after part from each shard it spans (ranges.go).
 //
 // The package decides where a request goes: which shard owns the line,
 // which replica is healthy, whether to retry. HTTP itself, on both sides,
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -182,6 +185,8 @@ func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
 			rt.metrics.own(fasthttp.StatusMethodNotAllowed)
 		case strings.IndexByte(raw, '/') >= 0:
 			rt.metrics.own(writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound)))
+		case lineno.IsRange(raw):
+			rt.serveRange(ctx, raw)
 		default:
 			rt.serveLine(ctx, raw)
 		}
@@ -265,7 +270,8 @@ func (rt *Router) serveLine(ctx *fasthttp.RequestCtx, raw string) {
 		rt.metrics.own(writeError(ctx, errors.New("manifest has no shard for the line")))
 		return
 	}
-	rt.proxy(ctx, rt.shards[i], n)
+	var buf [32]byte
+	rt.proxy(ctx, rt.shards[i], strconv.AppendInt(append(buf[:0], "/lines/"...), n, 10), 0)
 }
 
 // CloseIdleConnections closes the pooled connections to the replicas.

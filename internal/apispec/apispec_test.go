@@ -29,19 +29,8 @@ var notReached = map[key]string{
 	{"shard", "HEAD", "/lines/{a}..{b}", 503, ""}:                        "as /lines/{n}'s 503",
 }
 
-// rangePath is the path template of ranges.
-const rangePath = "/lines/{a}..{b}"
-
 // notReachedWhy says why the test does not reach k, or "".
-func notReachedWhy(k key) string {
-	if why := notReached[k]; why != "" {
-		return why
-	}
-	if k.server == "router" && strings.HasPrefix(k.path, rangePath) {
-		return "the router's half of ranges (following next links) is not built yet (issue 15)"
-	}
-	return ""
-}
+func notReachedWhy(k key) string { return notReached[k] }
 
 // TestServersMatchSpec starts a shard and the router in front of it and of a
 // second shard, sends requests that reach every response docs/openapi.yaml
@@ -119,11 +108,15 @@ func TestServersMatchSpec(t *testing.T) {
 		record(srv.do(t, "HEAD", "/metrics", nil, false)) // the router: 200, a shard: 405
 	}
 	record(c.ranges(t)...)
+	record(c.routerRanges(t)...)
 
-	// The router's own failures, on the lines of the second shard.
+	// The router's own failures, on the lines of the second shard: for a
+	// line, a range within the second shard, and one across both.
 	record(c.gatewayTimeout(t)...)
-	record(c.badGateway(t, "GET")...)
-	record(c.badGateway(t, "HEAD")...)
+	for _, path := range []string{"/lines/150", "/lines/150..160", "/lines/90..150"} {
+		record(c.badGateway(t, "GET", path)...)
+		record(c.badGateway(t, "HEAD", path)...)
+	}
 	record(c.unavailable(t)...)
 	// Last, as it leaves the second shard failing: its files change.
 	record(c.damaged(t)...)
@@ -257,10 +250,11 @@ func (c *cluster) gatewayTimeout(t *testing.T) []exchange {
 	var all []exchange
 	for range attempts {
 		require.NoError(t, c.secondProc.Signal(syscall.SIGSTOP))
-		got := c.router.concurrently(t, "/lines/150", "GET", "HEAD")
+		got := c.router.concurrently(t, "GET /lines/150", "HEAD /lines/150",
+			"GET /lines/150..160", "HEAD /lines/90..150", "GET /lines/90..150")
 		require.NoError(t, c.secondProc.Signal(syscall.SIGCONT))
 		all = append(all, got...)
-		if got[0].status == http.StatusGatewayTimeout && got[1].status == http.StatusGatewayTimeout {
+		if allStatus(got, http.StatusGatewayTimeout) {
 			testenv.WaitHTTP(t, c.router.base+"/readyz", time.Minute, c.router.proc)
 			return all
 		}
@@ -270,13 +264,13 @@ func (c *cluster) gatewayTimeout(t *testing.T) []exchange {
 	return nil
 }
 
-// badGateway kills the second shard and asks the router for one of its
-// lines before a health check notices.
-func (c *cluster) badGateway(t *testing.T, method string) []exchange {
+// badGateway kills the second shard and asks the router for path, which
+// needs its lines, before a health check notices.
+func (c *cluster) badGateway(t *testing.T, method, path string) []exchange {
 	var all []exchange
 	for range attempts {
 		c.secondProc.Kill()
-		ex := c.router.do(t, method, "/lines/150", nil, false)
+		ex := c.router.do(t, method, path, nil, false)
 		all = append(all, ex)
 		c.restartSecond(t)
 		if ex.status == http.StatusBadGateway {
@@ -303,7 +297,9 @@ func (c *cluster) unavailable(t *testing.T) []exchange {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for _, req := range []struct{ method, path string }{
-		{"HEAD", "/readyz"}, {"GET", "/ready"}, {"HEAD", "/ready"}, {"GET", "/lines/150"}, {"HEAD", "/lines/-1"},
+		{"HEAD", "/readyz"}, {"GET", "/ready"}, {"HEAD", "/ready"},
+		{"GET", "/lines/150..160"}, {"HEAD", "/lines/-10..-1"}, {"GET", "/lines/90..150"}, {"HEAD", "/lines/1..-1"},
+		{"GET", "/lines/150"}, {"HEAD", "/lines/-1"},
 	} {
 		ex := c.router.do(t, req.method, req.path, nil, false)
 		assert.Equal(t, http.StatusServiceUnavailable, ex.status, "%v", ex)
@@ -323,9 +319,18 @@ func (c *cluster) damaged(t *testing.T) []exchange {
 	for i := range attempts {
 		later := time.Now().Add(time.Duration(i+1) * time.Hour)
 		require.NoError(t, os.Chtimes(data, later, later))
-		got := c.router.concurrently(t, "/lines/150", "HEAD", "GET")
+		got := c.router.concurrently(t, "HEAD /lines/150", "GET /lines/150")
 		all = append(all, got...)
-		if got[0].status == http.StatusInternalServerError && got[1].status == http.StatusInternalServerError {
+		if allStatus(got, http.StatusInternalServerError) {
+			// Ranges through the router: within the shard (its 500 passed
+			// on) and across both (the router's 500 for the failed part).
+			for _, req := range []struct{ method, path string }{
+				{"GET", "/lines/200..210"}, {"HEAD", "/lines/-100..-1"}, {"GET", "/lines/90..150"}, {"HEAD", "/lines/90..150"},
+			} {
+				ex := c.router.do(t, req.method, req.path, nil, false)
+				assert.Equal(t, http.StatusInternalServerError, ex.status, "%v", ex)
+				all = append(all, ex)
+			}
 			for _, req := range []struct{ method, path string }{
 				{"GET", "/lines/200"}, {"HEAD", "/lines/200"},
 				{"GET", "/lines/200..210"}, {"HEAD", "/lines/-100..-1"},
@@ -386,6 +391,64 @@ func (c *cluster) ranges(t *testing.T) []exchange {
 	return all
 }
 
+// routerRanges asks the router for ranges: within the first shard, within
+// the second, across both (the router follows the next link itself), as
+// text and NDJSON, their 304s and HEADs, and its own 400s and 413s.
+func (c *cluster) routerRanges(t *testing.T) []exchange {
+	r := c.router
+	nd := h("Accept", "application/x-ndjson")
+	var all []exchange
+	within := r.do(t, "GET", "/lines/1..10", nil, false)
+	require.Equal(t, http.StatusOK, within.status, "%v", within)
+	across := r.do(t, "GET", "/lines/90..150", nil, false)
+	require.Equal(t, http.StatusOK, across.status, "%v", across)
+	acrossND := r.do(t, "GET", "/lines/90..150", nd, false)
+	require.Equal(t, http.StatusOK, acrossND.status, "%v", acrossND)
+	all = append(all, within, across, acrossND)
+
+	// The router's range is the shards' parts, and never carries a link.
+	first := c.shard.do(t, "GET", "/lines/90..150", nil, false)
+	rest := c.second.do(t, "GET", "/lines/101..150", nil, false)
+	assert.Equal(t, string(first.body)+string(rest.body), string(across.body))
+	assert.Equal(t, strconv.Itoa(len(across.body)), across.rheader.Get("Content-Length"))
+	firstND := c.shard.do(t, "GET", "/lines/90..150", nd, false)
+	restND := c.second.do(t, "GET", "/lines/101..150", nd, false)
+	assert.Equal(t, string(firstND.body)+string(restND.body), string(acrossND.body))
+
+	for _, tc := range []struct {
+		method, path string
+		header       http.Header
+		invalid      bool
+		want         int
+	}{
+		{"GET", "/lines/150..160", nd, false, http.StatusOK},
+		{"GET", "/lines/-10..-1", nil, false, http.StatusOK},
+		{"GET", "/lines/1..-1", nil, false, http.StatusOK},
+		{"GET", "/lines/001..-0291", nd, false, http.StatusOK},
+		{"HEAD", "/lines/1..10", nil, false, http.StatusOK},
+		{"HEAD", "/lines/90..150", nil, false, http.StatusOK},
+		{"HEAD", "/lines/90..150", nd, false, http.StatusOK},
+		{"GET", "/lines/1..10", h("If-None-Match", within.rheader.Get("ETag")), false, http.StatusNotModified},
+		{"GET", "/lines/90..150", h("If-None-Match", across.rheader.Get("ETag")), false, http.StatusNotModified},
+		{"GET", "/lines/90..150", h("Accept", "application/x-ndjson", "If-None-Match", acrossND.rheader.Get("ETag")), false, http.StatusNotModified},
+		{"HEAD", "/lines/90..150", h("If-None-Match", "*"), false, http.StatusNotModified},
+		{"GET", "/lines/10..5", nil, false, http.StatusBadRequest},
+		{"GET", "/lines/0..5", nil, true, http.StatusBadRequest},
+		{"GET", "/lines/1..x", nil, true, http.StatusBadRequest},
+		{"GET", "/lines/1...5", nil, true, http.StatusBadRequest},
+		{"HEAD", "/lines/5..-0", nil, true, http.StatusBadRequest},
+		{"GET", "/lines/1..301", nil, false, http.StatusRequestEntityTooLarge},
+		{"HEAD", "/lines/-301..5", nil, false, http.StatusRequestEntityTooLarge},
+		{"POST", "/lines/1..5", nil, false, http.StatusMethodNotAllowed},
+	} {
+		ex := r.do(t, tc.method, tc.path, tc.header, tc.invalid)
+		assert.Equal(t, tc.want, ex.status, "%v", ex)
+		assert.Empty(t, ex.rheader.Get("Link"), "%v: the router follows the next links itself", ex)
+		all = append(all, ex)
+	}
+	return all
+}
+
 // server is one of the servers under test.
 type server struct {
 	name string // "shard" or "router": whom the description's x-served-by names
@@ -429,20 +492,31 @@ func (s *server) send(method, path string, header http.Header) (exchange, error)
 	return ex, err
 }
 
-// concurrently sends one request per method for path at once.
-func (s *server) concurrently(t *testing.T, path string, methods ...string) []exchange {
+// concurrently sends the requests ("METHOD /path" each) at once.
+func (s *server) concurrently(t *testing.T, requests ...string) []exchange {
 	t.Helper()
-	out := make([]exchange, len(methods))
-	errs := make([]error, len(methods))
+	out := make([]exchange, len(requests))
+	errs := make([]error, len(requests))
 	var wg sync.WaitGroup
-	for i, m := range methods {
-		wg.Go(func() { out[i], errs[i] = s.send(m, path, nil) })
+	for i, r := range requests {
+		method, path, _ := strings.Cut(r, " ")
+		wg.Go(func() { out[i], errs[i] = s.send(method, path, nil) })
 	}
 	wg.Wait()
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
 	return out
+}
+
+// allStatus reports whether every exchange got status.
+func allStatus(exs []exchange, status int) bool {
+	for _, ex := range exs {
+		if ex.status != status {
+			return false
+		}
+	}
+	return true
 }
 
 func h(kv ...string) http.Header {
