@@ -56,15 +56,29 @@ func TestBenchSmoke(t *testing.T) {
 	} {
 		assert.Contains(t, out, want)
 	}
+	// Issue 15: ranges against single lines, and the whole file as one
+	// range, byte for byte.
+	for _, want := range []string{
+		"shard (3MB), 1,000-line ranges", "lines/s, 1,000-line ranges / single lines",
+		"/lines/1..-1 of 3MB",
+	} {
+		assert.Contains(t, out, want)
+	}
 	if _, err := os.Stat("/usr/sbin/nginx"); err == nil || testenv.InCI() {
 		assert.Contains(t, out, "nginx → shard")
 		assert.Contains(t, out, "router / nginx (three shards)")
+		// Issue 14: each front door before 3 shards and 1,000.
+		assert.Contains(t, out, "nginx → 1,000 shards (on 3 processes)")
+		assert.Contains(t, out, "nginx, 1,000 shards / 3 shards")
+		assert.Contains(t, out, "router, 1,000 shards / 3 shards")
 	}
 	assert.Contains(t, stderr.String(), "stopping every process started")
 	b, err := os.ReadFile(md)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "### Load test")
 	assert.Contains(t, string(b), "| shard (3MB) |")
+	assert.Contains(t, string(b), "| range of 3MB byte-exact | yes | yes | met |")
+	assert.Contains(t, string(b), "| /lines/1..-1 of 3MB | 3,000,000 | yes |")
 	assert.Empty(t, leftovers(t, dir))
 }
 

@@ -172,13 +172,14 @@ func parseStatus(r io.Reader) (Memory, error) {
 	return m, nil
 }
 
-// sampler reads the resident memory of some processes every interval and
-// keeps the largest of each.
+// sampler reads the memory of some processes every interval and keeps
+// the largest of each of its figures for each process.
 type sampler struct {
 	stop chan struct{}
 	done chan struct{}
 	mu   sync.Mutex
 	peak map[int]Memory
+	n    int
 }
 
 // Sample starts sampling pids every interval until Stop.
@@ -192,12 +193,13 @@ func Sample(pids []int, interval time.Duration) *sampler {
 			for _, pid := range pids {
 				if m, err := readMemory(pid); err == nil {
 					s.mu.Lock()
-					if m.RSS > s.peak[pid].RSS {
-						s.peak[pid] = m
-					}
+					s.peak[pid] = maxMemory(s.peak[pid], m)
 					s.mu.Unlock()
 				}
 			}
+			s.mu.Lock()
+			s.n++
+			s.mu.Unlock()
 			select {
 			case <-s.stop:
 				return
@@ -208,14 +210,26 @@ func Sample(pids []int, interval time.Duration) *sampler {
 	return s
 }
 
-// Stop ends the sampling and returns the sample of the largest resident
-// set of each process.
+// Stop ends the sampling and returns the largest of each figure sampled
+// of each process.
 func (s *sampler) Stop() map[int]Memory {
 	close(s.stop)
 	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.peak
+}
+
+// samples is how many times the processes were read so far.
+func (s *sampler) samples() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// maxMemory is the largest of each figure of a and b.
+func maxMemory(a, b Memory) Memory {
+	return Memory{RSS: max(a.RSS, b.RSS), HWM: max(a.HWM, b.HWM), Anon: max(a.Anon, b.Anon), File: max(a.File, b.File)}
 }
 
 // clockTick is the unit of utime and stime in /proc/PID/stat: USER_HZ,

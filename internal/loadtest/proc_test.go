@@ -117,3 +117,9 @@ func TestGroupCPU(t *testing.T) {
 	assert.Eventually(t, func() bool { return groupCPU([]int{p.Pid()}) > 0 }, 20*time.Second, 10*time.Millisecond)
 	assert.Zero(t, groupCPU([]int{1 << 30}), "no such group")
 }
+
+func TestMaxMemory(t *testing.T) {
+	a := Memory{RSS: 10, HWM: 20, Anon: 3, File: 7}
+	b := Memory{RSS: 9, HWM: 25, Anon: 4, File: 5}
+	assert.Equal(t, Memory{RSS: 10, HWM: 25, Anon: 4, File: 7}, maxMemory(a, b), "each figure's largest, not one sample's")
+}

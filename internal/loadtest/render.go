@@ -142,6 +142,83 @@ func fmtErrors(row Row) string {
 	return fmtCount(row.Errors) + " (" + strings.Join(kinds, ", ") + ")"
 }
 
+// routingTable sets each front door before 3 shards beside the same
+// before 1,000.
+func (r *Report) routingTable() *table {
+	t := &table{
+		head:  []string{"front door", "req/s, 3 shards", "req/s, 1,000 shards", "1,000 / 3", "front door CPU/req, 3 shards", "front door CPU/req, 1,000 shards"},
+		right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true},
+	}
+	for _, door := range []string{"nginx", "router"} {
+		i3, i1000 := r.row(door+"3"), r.row(door+"1000")
+		if i3 < 0 || i1000 < 0 || r.Rows[i3].RPS == 0 {
+			continue
+		}
+		a, b := r.Rows[i3], r.Rows[i1000]
+		t.add(door, fmtRPS(a.RPS), fmtRPS(b.RPS), fmt.Sprintf("%.2f", b.RPS/a.RPS), fmtCPU(a.ServerCPU-a.ShardCPU), fmtCPU(b.ServerCPU-b.ShardCPU))
+	}
+	return t
+}
+
+// rangeTable sets ranges of lines beside single lines, by the line.
+func (r *Report) rangeTable() *table {
+	t := &table{
+		head:  []string{"target", "lines/request", "req/s", "lines/s", "MB/s", "server CPU/line", "errors"},
+		right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true},
+	}
+	if r.row("range") < 0 {
+		return t
+	}
+	for _, name := range []string{"shard", "range"} {
+		i := r.row(name)
+		if i < 0 {
+			continue
+		}
+		row := r.Rows[i]
+		t.add(row.Label, fmtCount(row.Span), fmtRPS(row.RPS), fmtRPS(row.RPS*float64(row.Span)),
+			fmt.Sprintf("%.0f", r.megabytesPerSecond(name)), fmtCPU(row.ServerCPU/time.Duration(row.Span)), fmtErrors(row))
+	}
+	return t
+}
+
+// megabytesPerSecond is what target's responses carried, headers
+// included, per second of its turns.
+func (r *Report) megabytesPerSecond(target string) float64 {
+	var bytes int64
+	var took time.Duration
+	for _, tn := range r.Turns {
+		if tn.Target == target {
+			bytes += tn.Result.Bytes
+			took += tn.Result.Duration
+		}
+	}
+	if took <= 0 {
+		return 0
+	}
+	return float64(bytes) / 1e6 / took.Seconds()
+}
+
+// memoryTable is the big range's.
+func (r *Report) memoryTable() *table {
+	t := &table{
+		head:  []string{"range", "bytes received", "byte-exact", "took", "samples", "RssAnon before", "RssAnon during", "growth", "VmRSS before", "VmRSS during"},
+		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true},
+	}
+	if m := r.RangeMemory; m != nil {
+		t.add("/lines/1..-1 of "+m.Dataset, fmtCount(m.Got), yesNo(m.Exact), fmtDur(m.Took), strconv.Itoa(m.Samples),
+			formatBytes(m.Before.Anon), formatBytes(m.During.Anon), signedBytes(m.Growth()), formatBytes(m.Before.RSS), formatBytes(m.During.RSS))
+	}
+	return t
+}
+
+// signedBytes writes a change of memory: "+1.2 MiB", "-512 KiB".
+func signedBytes(n int64) string {
+	if n < 0 {
+		return "-" + formatBytes(-n)
+	}
+	return "+" + formatBytes(n)
+}
+
 func (r *Report) rateTable() *table {
 	t := &table{
 		head:  []string{"target", "rate asked", "rate sent", "p50", "p90", "p99", "p99.9", "max", "errors"},
@@ -254,6 +331,9 @@ func (r *Report) WriteText(w io.Writer) {
 	section("Maximum throughput (wrk, closed loop; means over the rounds)", r.loadTable())
 	section("Fixed rate, half of each target's maximum (open loop; latency from when each request was due)", r.rateTable())
 	section("Cold start (process start to the first 200 of /lines/1)", r.coldTable())
+	section("Routing, 3 shards against 1,000 (front door CPU/req: the servers' less the shards')", r.routingTable())
+	section("Ranges against single lines, by the line", r.rangeTable())
+	section("Shard memory while serving the whole file as one range (max of samples every 100 ms)", r.memoryTable())
 	section("Ratios", r.ratioTable())
 	section("Targets", r.checkTable())
 	if len(r.Notes) > 0 {
@@ -295,8 +375,18 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		"the figure to plan capacity with.", r.loadTable())
 	section("Latency at a fixed rate", "Half of each target's measured maximum, sent by an open-loop Go client; latency counts from the moment each request was due, so a queue shows.", r.rateTable())
 	section("Cold start", "From starting the process to its first 200 for /lines/1; the files are in the page cache.", r.coldTable())
+	section("Routing, 3 shards against 1,000", "Each front door before a manifest of 3 shards and one of 1,000 that the same number of shard processes serve, "+
+		"so that only the routing differs. Front door CPU per request is the target's server CPU less its shards'.", r.routingTable())
+	section("Ranges against single lines", "The same whole-file shard asked for ranges of lines and for single lines, in the same run: "+
+		"lines per second are requests per second times the lines a request asks for; MB/s counts the responses with their headers; "+
+		"server CPU per line is the shard's CPU time over the lines it served.", r.rangeTable())
+	section("Shard memory while serving the whole file as one range", "A shard of its own, asked for /lines/1..-1 after one range of 1,000 lines; "+
+		"the body read to its end as fast as the client goes and compared with the file. Before is the largest figure sampled "+
+		"over a second of idleness, during the largest while the body streamed, each sampled every 100 ms from /proc/PID/status. "+
+		"RssAnon is the shard's own memory (heap, stacks); VmRSS adds the pages of the files it maps, such as its binary.", r.memoryTable())
 	section("Ratios", "By server CPU per request is the second's CPU time per request over the first's: "+
-		"what the ratio of requests per second would be if the servers' CPU were the only limit and wrk cost nothing.", r.ratioTable())
+		"what the ratio of requests per second would be if the servers' CPU were the only limit and wrk cost nothing. "+
+		"The ratio of ranges to single lines is by the line.", r.ratioTable())
 	section("Against the targets", "", r.checkTable())
 	section("Every turn", "The turns in the order they ran (A B A B).", r.turnTable())
 	if len(r.Notes) > 0 {

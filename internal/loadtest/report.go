@@ -26,6 +26,8 @@ type Report struct {
 	// Turns is every measured turn, in the order run.
 	Turns []Turn
 	Cold  []Cold
+	// RangeMemory is the big range's, if it ran.
+	RangeMemory *RangeMemory
 	// Ratios compare rows; Checks hold the figures against the project's
 	// targets.
 	Ratios []Ratio
@@ -39,6 +41,8 @@ type Report struct {
 type Turn struct {
 	Target string
 	Round  int
+	// Span is the lines each request asked for; 0 means 1.
+	Span   int64
 	Result Result
 	// ShardRSS is the largest resident set sampled of the target's
 	// shards during the turn, ShardHWM their peak (VmHWM) after it.
@@ -57,6 +61,8 @@ type Row struct {
 	// Target is the short name (shard, ceiling, nginx, ...), Label what
 	// the table shows.
 	Target, Label string
+	// Span is the lines each request asked for, at least 1.
+	Span int64
 	// RPS is the mean over the rounds, RPSMin and RPSMax their spread.
 	RPS, RPSMin, RPSMax float64
 	// The latencies are the means over the rounds.
@@ -82,18 +88,18 @@ type Cold struct {
 // Median is the median of the times.
 func (c Cold) Median() time.Duration { return median(c.Times) }
 
-// Ratio compares two rows' requests per second, over the whole run and
-// round by round.
+// Ratio compares two rows' lines per second (their requests per second
+// when both ask for single lines), over the whole run and round by round.
 type Ratio struct {
 	Name   string
 	Value  float64
 	Rounds []float64
-	// ByCPU compares the servers' CPU time per request the other way
-	// round (b's over a's): the ratio that requests per second would
-	// show if CPU were the only limit and the load generator cost
-	// nothing; 0 when not measured. Noisy neighbours move it less.
+	// ByCPU compares the servers' CPU time per line the other way round
+	// (b's over a's): the ratio that lines per second would show if CPU
+	// were the only limit and the load generator cost nothing; 0 when
+	// not measured. Noisy neighbours move it less.
 	ByCPU float64
-	// FrontCPU is a's front door's CPU time per request over b's (the
+	// FrontCPU is a's front door's CPU time per line over b's (the
 	// servers' less the shards'); 0 when not measured.
 	FrontCPU float64
 }
@@ -123,7 +129,7 @@ func (r *Report) Summarize(labels map[string]string, rates map[string]*rateResul
 	for _, t := range r.Turns {
 		i := r.row(t.Target)
 		if i < 0 {
-			r.Rows = append(r.Rows, Row{Target: t.Target, Label: labels[t.Target], RPSMin: math.Inf(1)})
+			r.Rows = append(r.Rows, Row{Target: t.Target, Label: labels[t.Target], Span: max(t.Span, 1), RPSMin: math.Inf(1)})
 			i = len(r.Rows) - 1
 		}
 		row := &r.Rows[i]
@@ -170,6 +176,9 @@ func (r *Report) Summarize(labels map[string]string, rates map[string]*rateResul
 	r.ratio("shard / floor", "shard", "floor")
 	r.ratio("router / nginx (one shard)", "router", "nginx")
 	r.ratio("router / nginx (three shards)", "router3", "nginx3")
+	r.ratio(ratioNginxShards, "nginx1000", "nginx3")
+	r.ratio(ratioRouterShards, "router1000", "router3")
+	r.ratio(ratioRanges, "range", "shard")
 	for _, d := range r.Datasets[min(1, len(r.Datasets)):] {
 		r.ratio(fmt.Sprintf("shard %s / shard %s", d.Name(), r.Datasets[0].Name()), "shard@"+d.Name(), "shard")
 	}
@@ -195,39 +204,56 @@ func (r *Report) rounds(target string) int {
 	return max(n, 1)
 }
 
+// The names of the ratios that the checks and tables look for.
+const (
+	ratioNginxShards  = "nginx, 1,000 shards / 3 shards"
+	ratioRouterShards = "router, 1,000 shards / 3 shards"
+	ratioRanges       = "lines/s, 1,000-line ranges / single lines"
+)
+
+// ratio adds a's lines per second over b's, and the CPU time per line the
+// other way round, when both rows are there.
 func (r *Report) ratio(name, a, b string) {
 	ia, ib := r.row(a), r.row(b)
 	if ia < 0 || ib < 0 || r.Rows[ib].RPS == 0 {
 		return
 	}
-	q := Ratio{Name: name, Value: r.Rows[ia].RPS / r.Rows[ib].RPS}
-	if ca, cb := r.Rows[ia].ServerCPU, r.Rows[ib].ServerCPU; ca > 0 && cb > 0 {
-		q.ByCPU = float64(cb) / float64(ca)
+	ra, rb := r.Rows[ia], r.Rows[ib]
+	sa, sb := float64(ra.Span), float64(rb.Span)
+	q := Ratio{Name: name, Value: ra.RPS * sa / (rb.RPS * sb)}
+	if ca, cb := ra.ServerCPU, rb.ServerCPU; ca > 0 && cb > 0 {
+		q.ByCPU = float64(cb) / sb / (float64(ca) / sa)
 	}
-	if fa, fb := r.Rows[ia].ServerCPU-r.Rows[ia].ShardCPU, r.Rows[ib].ServerCPU-r.Rows[ib].ShardCPU; fa > 0 && fb > 0 {
-		q.FrontCPU = float64(fa) / float64(fb)
+	if fa, fb := ra.ServerCPU-ra.ShardCPU, rb.ServerCPU-rb.ShardCPU; fa > 0 && fb > 0 {
+		q.FrontCPU = float64(fa) / sa / (float64(fb) / sb)
 	}
 	byRound := map[int]float64{}
 	for _, t := range r.Turns {
 		if t.Target == b {
-			byRound[t.Round] = t.Result.RPS()
+			byRound[t.Round] = t.Result.RPS() * sb
 		}
 	}
 	for _, t := range r.Turns {
 		if den := byRound[t.Round]; t.Target == a && den > 0 {
-			q.Rounds = append(q.Rounds, t.Result.RPS()/den)
+			q.Rounds = append(q.Rounds, t.Result.RPS()*sa/den)
 		}
 	}
 	r.Ratios = append(r.Ratios, q)
 }
 
-// The project's targets (issues 2, 4 and 13).
+// The project's targets (issues 2, 4, 13, 14 and 15). A range's memory
+// must not grow with its size: wantRangeGrowth is a bound far below any
+// range worth measuring it with, and above what the shard's buffers and
+// its garbage collector's pacing make it vary by.
 const (
 	wantShardRatio  = 0.9
 	wantRouterRatio = 0.9
 	wantRouterCPU   = 1.1
 	wantRSS         = 64 << 20
 	wantColdStart   = 50 * time.Millisecond
+	wantNginxShards = 0.9
+	wantRangeRatio  = 50
+	wantRangeGrowth = 8 << 20
 )
 
 func (r *Report) checks() {
@@ -240,7 +266,16 @@ func (r *Report) checks() {
 			if q.FrontCPU > 0 {
 				r.Checks = append(r.Checks, Check{"front door CPU/req, " + q.Name, fmt.Sprintf("≤ %.2f", wantRouterCPU), fmt.Sprintf("%.2f", q.FrontCPU), q.FrontCPU <= wantRouterCPU})
 			}
+		case q.Name == ratioNginxShards:
+			r.Checks = append(r.Checks, Check{q.Name, fmt.Sprintf("≥ %.2f", wantNginxShards), fmt.Sprintf("%.2f", q.Value), q.Value >= wantNginxShards})
+		case q.Name == ratioRanges:
+			r.Checks = append(r.Checks, Check{q.Name, fmt.Sprintf("≥ %d", wantRangeRatio), fmt.Sprintf("%.1f", q.Value), q.Value >= wantRangeRatio})
 		}
+	}
+	if m := r.RangeMemory; m != nil {
+		r.Checks = append(r.Checks,
+			Check{"range of " + m.Dataset + " byte-exact", "yes", yesNo(m.Exact), m.Exact},
+			Check{"shard RssAnon growth, range of " + m.Dataset, "< " + formatBytes(wantRangeGrowth), formatBytes(m.Growth()), m.Growth() < wantRangeGrowth})
 	}
 	for _, row := range r.Rows {
 		if row.ShardHWM == 0 || row.Target == "ceiling" || row.Target == "floor" {
@@ -253,4 +288,11 @@ func (r *Report) checks() {
 		m := c.Median()
 		r.Checks = append(r.Checks, Check{"cold start, " + c.Dataset, "< " + fmtDur(wantColdStart), fmtDur(m), m < wantColdStart})
 	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -143,3 +143,102 @@ func TestFormatting(t *testing.T) {
 	assert.Equal(t, "0", fmtDur(0))
 	assert.Equal(t, "–", fmtMem(0))
 }
+
+// shardsAndRangesReport has the targets of issues 14 and 15: the front
+// doors before 3 and 1,000 shards, single lines against ranges, and the
+// big range's memory.
+func shardsAndRangesReport() *Report {
+	r := &Report{Date: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC), Datasets: []*Dataset{{Size: 1e9, Lines: 3_226_539}},
+		RangeMemory: &RangeMemory{Dataset: "1GB", Size: 1e9, Got: 1e9, Exact: true, Took: 2 * time.Second, Samples: 21,
+			Before: Memory{RSS: 14 << 20, Anon: 3 << 20}, During: Memory{RSS: 15 << 20, Anon: 4 << 20}}}
+	// front is a front door's turn: cpu µs of server CPU a request, of
+	// which 20 µs the shards'.
+	front := func(target string, round int, rps, cpu int64) Turn {
+		n := rps * 10
+		return Turn{Target: target, Round: round, ServerCPU: time.Duration(n*cpu) * time.Microsecond, ShardCPU: time.Duration(n*20) * time.Microsecond,
+			Result: Result{Requests: n, Duration: 10 * time.Second}}
+	}
+	for round := 1; round <= 2; round++ {
+		single := front("shard", round, 40_000, 25)
+		single.ShardCPU = single.ServerCPU
+		ranges := front("range", round, 2_000+int64(round-1)*400, 500)
+		ranges.ShardCPU, ranges.Span = ranges.ServerCPU, RangeLines
+		ranges.Result.Bytes = 2_000 * 10 * 310_000
+		r.Turns = append(r.Turns, single, ranges,
+			front("nginx3", round, 10_000, 60), front("nginx1000", round, 5_500, 120),
+			front("router3", round, 9_000, 50), front("router1000", round, 8_800, 52))
+	}
+	r.Summarize(map[string]string{"shard": "shard (1GB)", "range": "shard (1GB), 1,000-line ranges", "nginx3": "nginx → 3 shards",
+		"nginx1000": "nginx → 1,000 shards", "router3": "router → 3 shards", "router1000": "router → 1,000 shards"}, nil)
+	return r
+}
+
+func TestSummarizeShardsAndRanges(t *testing.T) {
+	r := shardsAndRangesReport()
+	ratios := map[string]Ratio{}
+	for _, q := range r.Ratios {
+		ratios[q.Name] = q
+	}
+	assert.InDelta(t, 0.55, ratios[ratioNginxShards].Value, 0.001)
+	assert.InDelta(t, 0.5, ratios[ratioNginxShards].ByCPU, 0.001)
+	assert.InDelta(t, 2.5, ratios[ratioNginxShards].FrontCPU, 0.001, "100 µs of the front door's a request against 40")
+	assert.InDelta(t, 8_800.0/9_000, ratios[ratioRouterShards].Value, 0.001)
+
+	rng := ratios[ratioRanges]
+	assert.InDelta(t, 2_200.0*1000/40_000, rng.Value, 0.001, "lines per second, not requests")
+	assert.InDeltaSlice(t, []float64{50, 60}, rng.Rounds, 0.001, "by the line, round by round")
+	assert.InDelta(t, 50, rng.ByCPU, 0.001, "25 µs a single line against 0.5 µs a line of a range")
+	assert.Equal(t, int64(RangeLines), r.Rows[r.row("range")].Span)
+	assert.Equal(t, int64(1), r.Rows[r.row("shard")].Span)
+
+	verdict := map[string]string{}
+	for _, c := range r.Checks {
+		verdict[c.Name] = c.Got
+		if !c.OK {
+			verdict[c.Name] += " MISSED"
+		}
+	}
+	assert.Equal(t, "0.55 MISSED", verdict[ratioNginxShards], "issue 14's target")
+	assert.Equal(t, "55.0", verdict[ratioRanges], "issue 15's target")
+	assert.Equal(t, "yes", verdict["range of 1GB byte-exact"])
+	assert.Equal(t, "1.0 MiB", verdict["shard RssAnon growth, range of 1GB"])
+	assert.NotContains(t, verdict, ratioRouterShards, "the issue sets no target for the router")
+
+	r.RangeMemory.Exact, r.RangeMemory.During.Anon = false, 300<<20
+	r.Summarize(nil, nil)
+	for _, c := range r.Checks {
+		if strings.Contains(c.Name, "range of 1GB") {
+			assert.False(t, c.OK, c.Name)
+		}
+	}
+}
+
+func TestWriteShardsAndRanges(t *testing.T) {
+	r := shardsAndRangesReport()
+	var text, md bytes.Buffer
+	r.WriteText(&text)
+	r.WriteMarkdown(&md)
+	for _, out := range []string{text.String(), md.String()} {
+		for _, want := range []string{
+			"Routing, 3 shards against 1,000", "Ranges against single lines", "Shard memory while serving the whole file as one range",
+			ratioNginxShards, ratioRouterShards, ratioRanges,
+			"40.0 µs", "100.0 µs", // the front door's CPU a request, nginx at 3 and at 1,000 shards
+			"2,200,000", "0.5 µs", "25.0 µs", "620", // lines/s, CPU/line, MB/s of the ranges
+			"/lines/1..-1 of 1GB", "1,000,000,000", "3.0 MiB", "4.0 MiB", "+1.0 MiB", "2000 ms",
+		} {
+			assert.Contains(t, out, want)
+		}
+	}
+	// A report without these targets has none of their sections.
+	text.Reset()
+	sampleReport().WriteText(&text)
+	assert.NotContains(t, text.String(), "Routing, 3 shards")
+	assert.NotContains(t, text.String(), "Ranges against")
+	assert.NotContains(t, text.String(), "one range")
+}
+
+func TestSignedBytes(t *testing.T) {
+	assert.Equal(t, "+1.0 MiB", signedBytes(1<<20))
+	assert.Equal(t, "-512 KiB", signedBytes(-512<<10))
+	assert.Equal(t, "+0 B", signedBytes(0))
+}

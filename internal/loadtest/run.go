@@ -20,9 +20,15 @@ import (
 // AllTargets are what a run can measure, in the order of its turns:
 // the shard itself, the ceiling (a constant 50-byte body on the same
 // framework), the floor (only the two reads of a line, on the same
-// framework), nginx and the router in front of the shard, and both in front
-// of three shards.
-var AllTargets = []string{"shard", "ceiling", "floor", "nginx", "router", "nginx3", "router3"}
+// framework), nginx and the router in front of the shard, both in front
+// of three shards, both in front of a manifest of 1,000 shards served by
+// the same three processes, a shard asked for ranges of RangeLines lines,
+// and bigrange: a shard's memory while it serves the whole file as one
+// range (not a turn of wrk; it runs before the turns).
+var AllTargets = []string{"shard", "ceiling", "floor", "nginx", "router", "nginx3", "router3", "nginx1000", "router1000", "range", "bigrange"}
+
+// RangeLines is the lines each request of the range target asks for.
+const RangeLines = 1000
 
 // Config says what a run measures and how. Zero fields take the defaults
 // that Defaults lists.
@@ -182,7 +188,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}()
 
 	for _, phase := range []func(context.Context) error{
-		r.prepare, r.coldStarts, r.start, r.warmUp, r.rounds,
+		r.prepare, r.coldStarts, r.bigRange, r.start, r.warmUp, r.rounds,
 	} {
 		if err := phase(ctx); err != nil {
 			return nil, err
@@ -202,8 +208,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		"CPU per request is the CPU time (user and system, from /proc) that the target's processes used during its turns, "+
 			"divided by the requests answered: the servers (front door and shards, or the ceiling) and wrk apart. "+
 			"It varies less with a busy machine than requests per second do.")
+	r.rep.Notes = append(r.rep.Notes, targetNotes(r.cfg.Targets)...)
 	r.rep.Summarize(r.labels(), rates)
 	return r.rep, nil
+}
+
+// targetNotes say how the targets among names that need it are made.
+func targetNotes(names []string) []string {
+	var notes []string
+	if slices.Contains(names, "nginx1000") || slices.Contains(names, "router1000") {
+		notes = append(notes, fmt.Sprintf("nginx1000 and router1000 route by a manifest of 1,000 shards that %d shard processes serve, each a slice of the file, "+
+			"as nginx3 and router3 route by one of 3 shards over %d such processes: each pair differs in its manifest only. "+
+			"A front door's CPU per request is its target's server CPU less the shards'.", maxDoorProcs, maxDoorProcs))
+	}
+	if slices.Contains(names, "range") {
+		notes = append(notes, fmt.Sprintf("The range target asks a whole-file shard of its own for %s lines a request (/lines/a..a+%d from a random a); "+
+			"its lines per second are its requests per second times %s, set against the shard target's single lines in the same run. "+
+			"It has no fixed-rate run.", fmtCount(RangeLines), RangeLines-1, fmtCount(RangeLines)))
+	}
+	return notes
 }
 
 // prepare finds the tools, builds the binaries and makes the data.
@@ -297,7 +320,8 @@ func (r *runner) coldStarts(ctx context.Context) error {
 func (r *runner) start(ctx context.Context) error {
 	cfg := r.cfg
 	r.pr.Printf("starting the servers")
-	ts, err := startTargets(ctx, cfg, r.ps, r.bins, r.rep.Datasets, available(cfg.Targets, r.bins))
+	names := slices.DeleteFunc(available(cfg.Targets, r.bins), func(t string) bool { return t == "bigrange" })
+	ts, err := startTargets(ctx, cfg, r.ps, r.bins, r.rep.Datasets, names)
 	if err != nil {
 		return err
 	}
@@ -355,7 +379,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 	r.turns++
 	w := r.wrk
 	w.Script = filepath.Join(r.cfg.Dir, "scripts", fmt.Sprintf("%s-%d.lua", t.name, round))
-	lua := Script{Lines: t.dataset.Lines, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.Lua()
+	lua := Script{Lines: t.dataset.Lines, Span: t.span, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.Lua()
 	if err := os.WriteFile(w.Script, []byte(lua), 0o644); err != nil {
 		return Turn{}, err
 	}
@@ -375,7 +399,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 		all = append(all, t.door.Pid())
 	}
 
-	s := Sample(sampled, 100*time.Millisecond)
+	s := Sample(sampled, sampleEvery)
 	stop := r.pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
 	shardCPU, serverCPU := groupCPU(shards), groupCPU(all)
 	res, wrkCPU, err := w.Run(ctx, t.url, d)
@@ -386,7 +410,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 		return Turn{}, err
 	}
 
-	tn := Turn{Target: t.name, Round: round, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
+	tn := Turn{Target: t.name, Round: round, Span: t.span, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
 	for _, pid := range shards {
 		tn.ShardRSS = max(tn.ShardRSS, peaks[pid].RSS)
 		if m, err := readMemory(pid); err == nil {
@@ -408,8 +432,8 @@ func (r *runner) fixedRates(ctx context.Context) (map[string]*rateResult, error)
 	r.rep.Summarize(r.labels(), nil)
 	for _, t := range r.targets {
 		i := r.rep.row(t.name)
-		if i < 0 || r.rep.Rows[i].RPS < 2 {
-			continue
+		if i < 0 || r.rep.Rows[i].RPS < 2 || t.span > 1 {
+			continue // the fixed-rate client asks for single lines only
 		}
 		f := fixedRate{Rate: r.rep.Rows[i].RPS / 2, Duration: r.cfg.RateDuration, Lines: t.dataset.Lines,
 			Seed: r.cfg.Seed, Connections: r.cfg.RateConnections, Timeout: r.cfg.Timeout}

@@ -197,18 +197,11 @@ func startCeilingOnce(ctx context.Context, ps *Procs, bin, function string, d *D
 	return s, waitHTTP(ctx, s.url+probe, p, ps, 30*time.Second)
 }
 
-// writeManifest writes the manifest of shards over d that the given
-// shards serve, splitting d's lines evenly among them, to path.
-func writeManifest(path string, d *Dataset, shards []*server) (*manifest.Manifest, error) {
-	m := &manifest.Manifest{TotalLines: d.Lines}
-	for i, s := range shards {
-		first, last := shardRange(d.Lines, len(shards), i)
-		m.Shards = append(m.Shards, manifest.Shard{
-			Name: fmt.Sprintf("shard-%d", i+1), First: first, Last: last,
-			Data: d.Data, Index: d.Index, URLs: []string{s.url},
-		})
-	}
-	if err := m.Validate(); err != nil {
+// writeManifest writes to path the manifest of n shards over d that urls
+// serve (see manifestOver).
+func writeManifest(path string, d *Dataset, urls []string, n int) (*manifest.Manifest, error) {
+	m, err := manifestOver(d, urls, n)
+	if err != nil {
 		return nil, err
 	}
 	f, err := os.Create(path)
@@ -220,6 +213,36 @@ func writeManifest(path string, d *Dataset, shards []*server) (*manifest.Manifes
 		return nil, err
 	}
 	return m, f.Close()
+}
+
+// manifestOver is the manifest of n shards over d's lines, served by the
+// servers at urls: server j serves the j-th of len(urls) equal slices of
+// the lines, and the n shards are split among the servers the same way,
+// each server's slice evenly among its shards. With n == len(urls) each
+// shard is a server's whole slice; with more, neighbouring shards share a
+// server, so that manifests of 3 and of 1,000 shards over the same servers
+// differ in the routing only.
+func manifestOver(d *Dataset, urls []string, n int) (*manifest.Manifest, error) {
+	if len(urls) == 0 || n < len(urls) || int64(n) > d.Lines {
+		return nil, fmt.Errorf("%d shards on %d servers over %d lines: need at least one shard a server and one line a shard", n, len(urls), d.Lines)
+	}
+	m := &manifest.Manifest{TotalLines: d.Lines}
+	for j, url := range urls {
+		from, to := shardRange(int64(n), len(urls), j) // this server's shards
+		first, last := shardRange(d.Lines, len(urls), j)
+		count := int(to - from + 1)
+		for k := range count {
+			a, b := shardRange(last-first+1, count, k)
+			m.Shards = append(m.Shards, manifest.Shard{
+				Name: fmt.Sprintf("shard-%d", int(from)+k), First: first - 1 + a, Last: first - 1 + b,
+				Data: d.Data, Index: d.Index, URLs: []string{url},
+			})
+		}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // shardRange is the lines of shard i of n over lines 1 to total.

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -19,6 +20,9 @@ type target struct {
 	// whose memory is sampled too.
 	shards      []*Proc
 	door, front *Proc
+	// span is the lines a request asks for: 0 or 1 for single lines,
+	// RangeLines for the range target.
+	span int64
 }
 
 // tools finds wrk (required) and nginx.
@@ -48,8 +52,8 @@ func available(want []string, b Binaries) []string {
 	var out []string
 	for _, t := range want {
 		switch {
-		case (t == "nginx" || t == "nginx3") && b.Nginx == "":
-		case (t == "router" || t == "router3") && b.Router == "":
+		case strings.HasPrefix(t, "nginx") && b.Nginx == "":
+		case strings.HasPrefix(t, "router") && b.Router == "":
 		case (t == "ceiling" || t == "floor") && b.Ceiling == "":
 		default:
 			out = append(out, t)
@@ -99,7 +103,11 @@ func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds 
 			if s, err = startCeiling(ctx, ps, bins.Ceiling, "Reads", d); err == nil {
 				t.url, t.door = s.url, s.proc
 			}
-		case "nginx", "router", "nginx3", "router3":
+		case "range":
+			if t, err = shardTarget(ctx, ps, bins, "range", "range", d); err == nil {
+				t.label, t.span = fmt.Sprintf("shard (%s), %s-line ranges", d.Name(), fmtCount(RangeLines)), RangeLines
+			}
+		case "nginx", "router", "nginx3", "router3", "nginx1000", "router1000":
 			t, err = doorTarget(ctx, cfg, ps, bins, name, d)
 		}
 		if err != nil {
@@ -129,26 +137,48 @@ func shardTarget(ctx context.Context, ps *Procs, bins Binaries, name, proc strin
 	return &target{name: name, label: "shard (" + d.Name() + ")", url: s.url, dataset: d, shards: []*Proc{s.proc}}, nil
 }
 
-// doorTarget is nginx or the router in front of one shard or of three
-// ("nginx3", "router3") over d, with a manifest of its own.
+// doorShards is how many shards the manifest of a front-door target
+// lists: one for nginx and router, 3 for nginx3 and router3, 1,000 for
+// nginx1000 and router1000.
+func doorShards(name string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(name, "nginx"), "router"))
+	if err != nil {
+		return 1
+	}
+	return n
+}
+
+// maxDoorProcs is the most shard processes behind a front door: a manifest
+// of more shards spreads them over this many, so that nginx1000 differs
+// from nginx3 in its manifest only.
+const maxDoorProcs = 3
+
+// doorTarget is nginx or the router in front of the shards its name says
+// (doorShards), served by as many shard processes, at most maxDoorProcs,
+// with a manifest of its own.
 func doorTarget(ctx context.Context, cfg Config, ps *Procs, bins Binaries, name string, d *Dataset) (*target, error) {
 	t := &target{name: name, dataset: d}
-	n, what := 1, "shard"
-	if strings.HasSuffix(name, "3") {
-		n, what = 3, "3 shards"
+	n := doorShards(name)
+	procs := min(n, maxDoorProcs)
+	what := "shard"
+	switch {
+	case n > procs:
+		what = fmt.Sprintf("%s shards (on %d processes)", fmtCount(int64(n)), procs)
+	case n > 1:
+		what = fmt.Sprintf("%d shards", n)
 	}
-	var shards []*server
-	for i := range n {
-		first, last := shardRange(d.Lines, n, i)
+	var urls []string
+	for i := range procs {
+		first, last := shardRange(d.Lines, procs, i)
 		s, err := startShard(ctx, ps, bins.Lineserver, fmt.Sprintf("%s-shard-%d", name, i+1), d, first, last)
 		if err != nil {
 			return nil, err
 		}
-		shards = append(shards, s)
+		urls = append(urls, s.url)
 		t.shards = append(t.shards, s.proc)
 	}
 	path := filepath.Join(cfg.Dir, name+"-manifest.json")
-	m, err := writeManifest(path, d, shards)
+	m, err := writeManifest(path, d, urls, n)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,10 @@ type Script struct {
 	// Lines is the number of lines: each request asks for a line drawn
 	// uniformly from 1 to Lines.
 	Lines int64
+	// Span, when more than 1, makes each request ask for a range of Span
+	// lines (/lines/a..b) instead, whose first line a is drawn uniformly
+	// from the ranges that lie within the file.
+	Span int64
 	// Seed seeds Lua's generator; each wrk thread adds its own number to
 	// it, so threads ask for different lines.
 	Seed int64
@@ -32,7 +36,12 @@ type Script struct {
 // parseWrk reads.
 const resultPrefix = "@@lines-bench"
 
-var luaTemplate = template.Must(template.New("lua").Parse(`-- Written by lines bench: GET /lines/N for N drawn uniformly from 1..{{.Lines}}.
+var luaTemplate = template.Must(template.New("lua").Parse(`{{if gt .Span 1 -}}
+-- Written by lines bench: GET /lines/A..B, {{.Span}} lines from A drawn uniformly from 1..{{.Lines}}-{{.Span}}+1.
+local span = {{.Span}}
+{{else -}}
+-- Written by lines bench: GET /lines/N for N drawn uniformly from 1..{{.Lines}}.
+{{end -}}
 local lines, pool, seed = {{.Lines}}, {{.Pool}}, {{.Seed}}
 local threads = 0
 
@@ -49,7 +58,12 @@ function init(args)
   -- built before every turn. Lua writes integers below 1e14 as such.
   local tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n\r\n"
   for k = 1, pool do
+{{- if gt .Span 1}}
+    local a = math.random(1, lines - span + 1)
+    requests[k] = "GET /lines/" .. a .. ".." .. (a + span - 1) .. tail
+{{- else}}
     requests[k] = "GET /lines/" .. math.random(1, lines) .. tail
+{{- end}}
   end
 end
 
@@ -72,12 +86,13 @@ func (s Script) Lua() string {
 		s.Pool = 100_000
 	}
 	lines := max(s.Lines, 1)
+	span := min(max(s.Span, 1), lines)
 	var b strings.Builder
 	err := luaTemplate.Execute(&b, struct {
-		Lines, Seed int64
-		Pool        int
-		Prefix      string
-	}{lines, s.Seed, s.Pool, resultPrefix})
+		Lines, Span, Seed int64
+		Pool              int
+		Prefix            string
+	}{lines, span, s.Seed, s.Pool, resultPrefix})
 	if err != nil {
 		panic(err) // the template and its data are fixed
 	}

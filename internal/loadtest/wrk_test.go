@@ -124,3 +124,47 @@ func TestWrkLoadsOnlyLoopback(t *testing.T) {
 	_, err = fixedRate{Rate: 1, Duration: time.Second}.Run(context.Background(), "http://example.com")
 	assert.ErrorContains(t, err, "127.0.0.1 only")
 }
+
+func TestScriptLuaRanges(t *testing.T) {
+	lua := Script{Lines: 4_567_890, Span: 1000, Seed: 42, Pool: 500}.Lua()
+	for _, want := range []string{
+		"local span = 1000", "local lines, pool, seed = 4567890, 500, 42",
+		"local a = math.random(1, lines - span + 1)", `"GET /lines/" .. a .. ".." .. (a + span - 1) .. tail`,
+	} {
+		assert.Contains(t, lua, want)
+	}
+	assert.NotContains(t, Script{Lines: 10, Span: 1}.Lua(), "span", "a span of one line is a single line")
+	assert.Contains(t, Script{Lines: 10, Span: 50}.Lua(), "local span = 10", "no longer than the file")
+}
+
+// TestWrkRunsTheRangeScript runs the real wrk with a range script: every
+// request asks for Span lines within the file.
+func TestWrkRunsTheRangeScript(t *testing.T) {
+	bin := testenv.Command(t, "wrk")
+	var mu sync.Mutex
+	var bad []string
+	firsts := map[int64]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, b, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/lines/"), "..")
+		first, err1 := strconv.ParseInt(a, 10, 64)
+		last, err2 := strconv.ParseInt(b, 10, 64)
+		mu.Lock()
+		if !ok || err1 != nil || err2 != nil || first < 1 || last > 5000 || last-first+1 != 1000 {
+			bad = append(bad, r.URL.Path)
+		}
+		firsts[first] = true
+		mu.Unlock()
+		w.Write([]byte("lines\n"))
+	}))
+	defer srv.Close()
+	script := filepath.Join(t.TempDir(), "s.lua")
+	require.NoError(t, os.WriteFile(script, []byte(Script{Lines: 5000, Span: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
+	w := Wrk{Path: bin, Threads: 1, Connections: 2, Timeout: 2 * time.Second, Script: script}
+	r, _, err := w.Run(context.Background(), srv.URL, time.Second)
+	require.NoError(t, err)
+	assert.Positive(t, r.Requests)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, bad, "ranges not of 1,000 lines within 1..5000")
+	assert.Greater(t, len(firsts), 100, "many different first lines")
+}

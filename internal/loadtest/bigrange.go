@@ -1,0 +1,155 @@
+package loadtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+)
+
+// RangeMemory is a shard's memory before and while it serves the whole of
+// a data file as one range (/lines/1..-1), which it must stream in
+// constant memory whatever the range's size.
+type RangeMemory struct {
+	// Dataset names the data file; Size is its size in bytes.
+	Dataset string
+	Size    int64
+	// Got is the bytes of the body received; Exact says they equal the
+	// file byte for byte.
+	Got   int64
+	Exact bool
+	// Took is the time from sending the request to the body's end.
+	Took time.Duration
+	// Before is the largest of each figure sampled while the shard was
+	// idle, after it had served one range of RangeLines lines; During
+	// the largest while the body streamed, over Samples samples.
+	Before, During Memory
+	Samples        int
+}
+
+// Growth is how much the shard's anonymous memory (its heap and stacks,
+// not the file's pages it maps) grew while serving the range.
+func (m RangeMemory) Growth() int64 { return m.During.Anon - m.Before.Anon }
+
+// bigRange measures RangeMemory on the first data file when the targets
+// include bigrange, with a shard of its own that is stopped afterwards,
+// before the other targets' servers start.
+func (r *runner) bigRange(ctx context.Context) error {
+	if !slices.Contains(r.cfg.Targets, "bigrange") {
+		return nil
+	}
+	d := r.rep.Datasets[0]
+	r.pr.Printf("big range: the shard's memory while it serves all of %s as one range", d.Name())
+	m, err := measureRangeMemory(ctx, r.ps, r.bins.Lineserver, d)
+	if err != nil {
+		return fmt.Errorf("big range: %w", err)
+	}
+	r.rep.RangeMemory = &m
+	r.pr.Printf("big range: %s in %s, RssAnon %s before, %s during", formatBytes(m.Got), m.Took.Round(time.Millisecond),
+		formatBytes(m.Before.Anon), formatBytes(m.During.Anon))
+	return nil
+}
+
+// sampleEvery is how often the shard's memory is read during a turn and
+// during the big range.
+const sampleEvery = 100 * time.Millisecond
+
+// measureRangeMemory starts a shard over d, has it serve one range of
+// RangeLines lines, samples its idle memory for a second, then reads
+// /lines/1..-1 to its end, comparing it with the file, while sampling.
+func measureRangeMemory(ctx context.Context, ps *Procs, bin string, d *Dataset) (RangeMemory, error) {
+	m := RangeMemory{Dataset: d.Name(), Size: d.Size}
+	s, err := startShard(ctx, ps, bin, "bigrange", d, 1, d.Lines)
+	if err != nil {
+		return m, err
+	}
+	defer s.proc.Stop(time.Second)
+	pid := s.proc.Pid()
+	client := &http.Client{}
+	first := fmt.Sprintf("/lines/1..%d", min(RangeLines, d.Lines))
+	if _, err := get(ctx, client, s.url+first, io.Discard); err != nil {
+		return m, err
+	}
+
+	idle := Sample([]int{pid}, sampleEvery)
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+	m.Before = idle.Stop()[pid]
+
+	f, err := os.Open(d.Data)
+	if err != nil {
+		return m, err
+	}
+	defer f.Close()
+	c := &comparer{want: bufio.NewReaderSize(f, 1<<20), same: true}
+	busy := Sample([]int{pid}, sampleEvery)
+	start := time.Now()
+	m.Got, err = get(ctx, client, s.url+"/lines/1..-1", c)
+	m.Took = time.Since(start)
+	m.During = busy.Stop()[pid]
+	m.Samples = busy.samples()
+	if err != nil {
+		return m, err
+	}
+	m.Exact = c.end() && m.Got == d.Size
+	select {
+	case <-s.proc.Done():
+		return m, fmt.Errorf("the shard exited during the range (%v); its log: %s", s.proc.Err(), ps.logPath(s.proc))
+	default:
+	}
+	return m, nil
+}
+
+// comparer checks what is written to it against want, byte for byte.
+type comparer struct {
+	want *bufio.Reader
+	buf  []byte
+	same bool
+}
+
+func (c *comparer) Write(p []byte) (int, error) {
+	if cap(c.buf) < len(p) {
+		c.buf = make([]byte, len(p))
+	}
+	got, _ := io.ReadFull(c.want, c.buf[:len(p)])
+	if got != len(p) || !bytes.Equal(p, c.buf[:got]) {
+		c.same = false
+	}
+	return len(p), nil
+}
+
+// end says whether all that was written equals want, which ends there.
+func (c *comparer) end() bool {
+	_, err := c.want.ReadByte()
+	return c.same && errors.Is(err, io.EOF)
+}
+
+// get GETs url, which must answer 200, and copies its body to w to the
+// end; it returns the body's length.
+func get(ctx context.Context, client *http.Client, url string, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("GET %s after %d bytes: %w", url, n, err)
+	}
+	return n, nil
+}
