@@ -112,6 +112,10 @@ type conf struct {
 	// OpenFiles and WorkerConnections are the workers' limits,
 	// MapHashMaxSize the size the largest map's hash may take.
 	OpenFiles, WorkerConnections, MapHashMaxSize int
+	// Keepalive is the idle connections a worker keeps to each shard.
+	Keepalive int
+	// ZoneSize is the shared memory of the upstreams' one zone, "NNNk".
+	ZoneSize string
 }
 
 type upstream struct {
@@ -150,8 +154,10 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 		TotalLines: m.TotalLines, Listen: listen,
 		EqualPairs: equalPairs, LessPair: lessPair,
 		OpenFiles: files, WorkerConnections: files / 2,
+		Keepalive: keepalive(files/2, len(m.Shards)),
 	}
 	total := m.TotalLines
+	servers := 0
 	for _, s := range m.Shards {
 		u, err := newUpstream(s)
 		if err != nil {
@@ -159,7 +165,9 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 		}
 		c.AnyHTTPS = c.AnyHTTPS || u.Scheme == "https"
 		c.Upstreams = append(c.Upstreams, u)
+		servers += len(u.Servers)
 	}
+	c.ZoneSize = zoneSize(len(m.Shards), servers)
 	c.Table = newRouteTable(m)
 	largest := len(m.Shards)
 	for _, b := range c.Table.Buckets {
@@ -188,6 +196,21 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 		c.ErrorPages = append(c.ErrorPages, p)
 	}
 	return c, nil
+}
+
+// keepalive is the idle connections a worker keeps to each of shards
+// shards, of its workerConnections: half of them, as a proxied request
+// holds a client's connection too, shared out, within [8, 1024].
+func keepalive(workerConnections, shards int) int {
+	return min(max(workerConnections/2/max(shards, 1), 8), 1024)
+}
+
+// zoneSize is the size of the shared zone of the upstreams of shards
+// shards with servers servers in all: NGINX copies each upstream and each
+// server's address, name and state into it. The allowance a server and an
+// upstream is generous; the zone is only touched, not filled, by the rest.
+func zoneSize(shards, servers int) string {
+	return strconv.Itoa(256+shards/2+servers) + "k"
 }
 
 // hostPattern is what this config accepts as a host name: letters, digits,

@@ -103,9 +103,9 @@ func TestRenderUpstreams(t *testing.T) {
 		"server 10.0.0.1:80 max_fails=2 fail_timeout=1s;",
 		"server [fd00::1]:8080 max_fails=2 fail_timeout=1s;",
 		"server b-xyz.a.run.app:443 max_fails=2 fail_timeout=1s;",
-		"a http://a;", "b https://b;",
-		`a "10.0.0.1";`, `b "b-xyz.a.run.app";`,
-		"proxy_ssl_server_name on;", "proxy_ssl_name $lines_sni;",
+		"proxy_pass http://a/;", "proxy_pass https://b/;",
+		`set $lines_host "10.0.0.1";`, `set $lines_host "b-xyz.a.run.app";`,
+		"proxy_ssl_server_name on;", `proxy_ssl_name "b-xyz.a.run.app";`,
 	} {
 		assert.Contains(t, conf, want)
 	}
@@ -143,16 +143,16 @@ func parseRoutes(t testing.TB, conf string) *routing {
 }
 
 // decideLine is what the config answers for "/lines/"+n: a status, or the
-// name of the shard it proxies to ("proxy to no shard" for none). For a
-// 413 it checks the body against the Go servers'.
+// name of the shard it proxies to, which must be sent the path as it came.
+// For a 413 it checks the body against the Go servers'.
 func decideLine(t testing.TB, r *routing, m *manifest.Manifest, n string) string {
 	t.Helper()
 	action, shard, body, err := r.decide("/lines/" + n)
 	require.NoError(t, err, "/lines/%q", n)
 	switch action {
 	case "proxy":
-		if shard == "" {
-			return "proxy to no shard"
+		if want := "/lines/" + n; body != want {
+			t.Fatalf("/lines/%q is sent to shard %s as %q", n, shard, body)
 		}
 		return shard
 	case "413":
