@@ -67,10 +67,10 @@ var confTemplate = template.Must(template.New("nginx.conf").
 
 // Render writes the complete nginx.conf for m: one upstream per shard with
 // its replicas, a map from the line number (positive or negative, leading
-// zeros allowed) to the shard, and NGINX's own answers, as
-// application/problem+json bodies (bodyOf), for
-// malformed numbers (400), numbers beyond the end of the file (413), other
-// paths (404) and methods (405), and /healthz.
+// zeros allowed) to the shard, which also routes a range /lines/{a}..{b} by
+// a, and NGINX's own answers, as application/problem+json bodies (bodyOf),
+// for malformed numbers and ranges (400), numbers beyond the end of the
+// file (413), other paths (404) and methods (405), and /healthz.
 //
 // It sets no pid, daemon, user or error_log at the top level, and its
 // temporary folders are relative to the prefix: run it as
@@ -100,8 +100,11 @@ type conf struct {
 	// Valid matches, after "-?0*", every line number of the file; Beyond
 	// the well-formed ones past its end. Either may be empty.
 	Valid, Beyond string
-	AnyHTTPS      bool
-	ErrorPages    []errorPage
+	// AnyNumber matches, after "-?0*", every line number of any file: the
+	// end of a range, which the shard checks against the file.
+	AnyNumber  string
+	AnyHTTPS   bool
+	ErrorPages []errorPage
 	// Table is the content of the routing maps.
 	Table *routeTable
 	// EqualPairs and LessPair are the decision's regular expressions.
@@ -153,6 +156,7 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 	c := &conf{
 		TotalLines: m.TotalLines, Listen: listen,
 		EqualPairs: equalPairs, LessPair: lessPair,
+		AnyNumber: RangeRegex(1, math.MaxInt64),
 		OpenFiles: files, WorkerConnections: files / 2,
 		Keepalive: keepalive(files/2, len(m.Shards)),
 	}
