@@ -12,14 +12,16 @@ import (
 // every boundary through real NGINX. It mirrors what NGINX does with the
 // parts the config uses:
 //
+//   - an internal prefix location (^~) is only reached by a rewrite, which
+//     sends the request to the longest one its new URI starts with;
 //   - regex locations are tried in their order, the first match wins, and
 //     its named captures become variables;
 //   - a map's value is computed when the variable is first used and kept
 //     for the request; the source is a string with variables; exact keys
 //     are looked up first, then the regular expressions in their order
 //     (whose named captures become variables), then the default;
-//   - values are strings with $name or ${name}; a variable never set is
-//     the empty string.
+//   - values are strings with $name or ${name}; $uri is the path, and a
+//     variable never set is the empty string.
 //
 // Go's regexp and PCRE agree on the few constructs the config's patterns
 // use (classes, counted repetition, groups, (?<name>), \S, \z).
@@ -37,11 +39,15 @@ type confRegex struct {
 	value string
 }
 
-// confLocation is a regex location and what it does: "proxy" or a status.
+// confLocation is a location and what it does: "proxy", "rewrite" or a
+// status.
 type confLocation struct {
-	re     *regexp.Regexp
+	re *regexp.Regexp
+	// prefix is the prefix of a ^~ location, which has no re.
+	prefix string
 	action string
-	// body is the text a return answers with.
+	// body is the text a return answers with, the new URI of a rewrite, or
+	// the URL of a proxy_pass.
 	body string
 }
 
@@ -49,12 +55,14 @@ type confLocation struct {
 type routing struct {
 	maps      map[string]*confMap // by the variable they set
 	locations []confLocation
+	prefixes  []confLocation
 }
 
 var (
 	mapStart      = regexp.MustCompile(`^\s*map\s+(.+?)\s+\$([a-z0-9_]+)\s*\{$`)
 	locationStart = regexp.MustCompile(`^\s*location ~ (.+?) \{$`)
-	actionStart   = regexp.MustCompile(`^\s*(proxy_pass|return (\d+))\b(.*);$`)
+	prefixStart   = regexp.MustCompile(`^\s*location \^~ (\S+) \{$`)
+	actionStart   = regexp.MustCompile(`^\s*(proxy_pass|rewrite \^|return (\d+))(\s.*);$`)
 	errParse      = errors.New("cannot read the config")
 )
 
@@ -167,17 +175,26 @@ func parseRouting(conf string) (*routing, error) {
 			}
 			r.locations = append(r.locations, confLocation{re: re})
 			loc = &r.locations[len(r.locations)-1]
+		case prefixStart.MatchString(line):
+			r.prefixes = append(r.prefixes, confLocation{prefix: prefixStart.FindStringSubmatch(line)[1]})
+			loc = &r.prefixes[len(r.prefixes)-1]
 		case loc != nil && actionStart.MatchString(line):
 			g := actionStart.FindStringSubmatch(line)
-			loc.action = "proxy"
-			if g[2] != "" {
-				loc.action = g[2]
-				body, err := tokens(g[3])
-				if err != nil || len(body) != 1 {
-					return nil, fail("bad return")
-				}
-				loc.body = body[0]
+			args, err := tokens(g[3])
+			if err != nil {
+				return nil, fail(err.Error())
 			}
+			switch {
+			case g[1] == "proxy_pass" && len(args) == 1:
+				loc.action = "proxy"
+			case g[1] == "rewrite ^" && len(args) == 2 && args[1] == "last":
+				loc.action = "rewrite"
+			case g[2] != "" && len(args) == 1:
+				loc.action = g[2]
+			default:
+				return nil, fail("an action the evaluator does not know")
+			}
+			loc.body = args[0]
 			loc = nil
 		}
 	}
@@ -286,20 +303,56 @@ func (q *request) match(re *regexp.Regexp, s string) bool {
 	return true
 }
 
-// decide is what NGINX does with a path: the status it answers with, or
-// "proxy" and the shard, with the body of a return.
+// decide is what NGINX does with a path: the status it answers with and
+// the body of its return, or "proxy", the upstream (the shard), and the
+// path the shard is sent.
 func (r *routing) decide(uri string) (action, shard, body string, err error) {
-	q := &request{r: r, vars: map[string]string{}, busy: map[string]bool{}}
+	if r.prefix(uri) != nil {
+		return "404", "", "", nil // internal
+	}
+	q := &request{r: r, vars: map[string]string{"uri": uri}, busy: map[string]bool{}}
 	for _, loc := range r.locations {
 		if !q.match(loc.re, uri) {
 			continue
 		}
-		if loc.action != "proxy" {
-			body, err = q.value(loc.body)
-			return loc.action, "", body, err
+		switch loc.action {
+		case "rewrite":
+			return r.proxy(q, loc.body, uri)
+		case "proxy":
+			return "", "", "", fmt.Errorf("%w: a proxy_pass in a regex location", errParse)
 		}
-		shard, err = q.variable("lines_shard")
-		return "proxy", shard, "", err
+		body, err = q.value(loc.body)
+		return loc.action, "", body, err
 	}
 	return "404", "", "", nil
+}
+
+// prefix is the longest ^~ location that uri starts with, if any.
+func (r *routing) prefix(uri string) *confLocation {
+	var best *confLocation
+	for i, loc := range r.prefixes {
+		if strings.HasPrefix(uri, loc.prefix) && (best == nil || len(loc.prefix) > len(best.prefix)) {
+			best = &r.prefixes[i]
+		}
+	}
+	return best
+}
+
+// proxy follows the rewrite of uri to newURI to the prefix location it
+// lands in, which must proxy_pass to SCHEME://UPSTREAM/ and so sends the
+// rest of the new URI after the prefix.
+func (r *routing) proxy(q *request, newURI, uri string) (action, shard, path string, err error) {
+	to, err := q.value(newURI)
+	if err != nil {
+		return "", "", "", err
+	}
+	loc := r.prefix(to)
+	if loc == nil {
+		return "404", "", "", nil // location / answers
+	}
+	_, upstream, ok := strings.Cut(loc.body, "://")
+	if loc.action != "proxy" || !ok || !strings.HasSuffix(upstream, "/") {
+		return "", "", "", fmt.Errorf("%w: %s, which %s leads to, does not proxy_pass to an upstream and /", errParse, loc.prefix, uri)
+	}
+	return "proxy", strings.TrimSuffix(upstream, "/"), "/" + strings.TrimPrefix(to, loc.prefix), nil
 }

@@ -3,6 +3,8 @@ package nginx
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -21,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lineserver/lineserver/internal/lineno"
 	"github.com/lineserver/lineserver/internal/manifest"
 	"github.com/lineserver/lineserver/internal/problem"
 	"github.com/lineserver/lineserver/internal/testenv"
@@ -438,6 +441,10 @@ func TestNginxServesRealShards(t *testing.T) {
 		assert.Equal(t, strconv.Itoa(len(lines[total-1])), resp.Header.Get("Content-Length"))
 	})
 
+	t.Run("ranges", func(t *testing.T) {
+		testRanges(t, client, base, lines, shards)
+	})
+
 	t.Run("a dead shard fails fast and comes back", func(t *testing.T) {
 		dead := shards[1]
 		dead.p.Kill()
@@ -491,6 +498,161 @@ func TestNginxServesRealShards(t *testing.T) {
 		replica.p.Kill()
 		for range workers {
 			assert.Empty(t, <-failures)
+		}
+	})
+}
+
+// nextLink reads the target of a Link header's rel="next".
+var nextLink = regexp.MustCompile(`^<(/lines/[^>]+)>; rel="next"$`)
+
+// follow gets a range through base as a client of NGINX does: it follows
+// the next links and returns the bodies joined and the links it followed.
+func follow(t *testing.T, client *http.Client, base, path string, header ...string) ([]byte, []string) {
+	t.Helper()
+	var body []byte
+	var links []string
+	for path != "" {
+		status, b, h := get(t, client, base, path, header...)
+		require.Equal(t, http.StatusOK, status, "%s: %s", path, b)
+		if h.Get("Content-Type") == "text/plain; charset=utf-8" {
+			require.Equal(t, strconv.Itoa(len(b)), h.Get("Content-Length"), path)
+		}
+		body = append(body, b...)
+		path = ""
+		if l := h.Get("Link"); l != "" {
+			links = append(links, l)
+			g := nextLink.FindStringSubmatch(l)
+			require.NotNil(t, g, "Link: %s", l)
+			path = g[1]
+		}
+		require.Less(t, len(links), 10, "a loop of links")
+	}
+	return body, links
+}
+
+// testRanges reads ranges of lines through NGINX in front of the shards
+// of TestNginxServesRealShards (lines 1-6000, 6001-13000, 13001-20000),
+// byte for byte against the file.
+func testRanges(t *testing.T, client *http.Client, base string, lines [][]byte, shards []*shardProc) {
+	total := int64(len(lines))
+	span := func(a, b int64) string { return string(bytes.Join(lines[a-1:b], nil)) }
+	link := func(a, b int64) string { return fmt.Sprintf(`</lines/%d..%d>; rel="next"`, a, b) }
+
+	t.Run("within a shard, one answer", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		for _, s := range shards {
+			for range 10 {
+				a := s.first + r.Int64N(s.last-s.first+1)
+				b := a + r.Int64N(s.last-a+1)
+				path := fmt.Sprintf("/lines/%d..%d", a, b)
+				status, body, h := get(t, client, base, path)
+				require.Equal(t, http.StatusOK, status, path)
+				assert.Equal(t, span(a, b), string(body), path)
+				assert.Empty(t, h.Get("Link"), path)
+				assert.Equal(t, strconv.Itoa(len(body)), h.Get("Content-Length"), path)
+			}
+		}
+	})
+
+	t.Run("across shards by the next links", func(t *testing.T) {
+		for _, tc := range []struct {
+			path  string
+			a, b  int64
+			links []string
+		}{
+			{"/lines/5990..6010", 5990, 6010, []string{link(6001, 6010)}},
+			{"/lines/5000..14000", 5000, 14000, []string{link(6001, 14000), link(13001, 14000)}},
+			{"/lines/1..-1", 1, total, []string{link(6001, total), link(13001, total)}},
+			{"/lines/1..20000", 1, total, []string{link(6001, total), link(13001, total)}},
+			{"/lines/-100..-1", total - 99, total, nil},
+			{"/lines/-14001..-5", 6000, total - 4, []string{link(6001, total-4), link(13001, total-4)}},
+			{"/lines/-20000..6000", 1, 6000, nil},
+			{"/lines/6000..6000", 6000, 6000, nil},
+			{"/lines/6000..6001", 6000, 6001, []string{link(6001, 6001)}},
+			{"/lines/6001..13000", 6001, 13000, nil},
+			{"/lines/1..6000", 1, 6000, nil},
+			{"/lines/12999..13001", 12999, 13001, []string{link(13001, 13001)}},
+			{"/lines/13001..13001", 13001, 13001, nil},
+			{"/lines/20000..20000", 20000, 20000, nil},
+			{"/lines/-1..-1", 20000, 20000, nil},
+			{"/lines/0006000..-07000", 6000, 13001, []string{link(6001, 13001), link(13001, 13001)}},
+		} {
+			body, links := follow(t, client, base, tc.path)
+			assert.Equal(t, span(tc.a, tc.b), string(body), tc.path)
+			assert.Equal(t, tc.links, links, tc.path)
+		}
+	})
+
+	t.Run("HEAD, ETag, 304 and NDJSON pass through", func(t *testing.T) {
+		resp, err := client.Head(base + "/lines/5990..6010")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, strconv.Itoa(len(span(5990, 6000))), resp.Header.Get("Content-Length"))
+		assert.Equal(t, link(6001, 6010), resp.Header.Get("Link"))
+
+		status, _, h := get(t, client, base, "/lines/5990..6010")
+		require.Equal(t, http.StatusOK, status)
+		etag := h.Get("ETag")
+		require.NotEmpty(t, etag)
+		status, body, h := get(t, client, base, "/lines/5990..6010", "If-None-Match", etag)
+		assert.Equal(t, http.StatusNotModified, status)
+		assert.Empty(t, body)
+		assert.Equal(t, link(6001, 6010), h.Get("Link"))
+
+		// NDJSON has no Content-Length: chunked through NGINX.
+		nd, links := follow(t, client, base, "/lines/5999..6002", "Accept", "application/x-ndjson")
+		assert.Equal(t, []string{link(6001, 6002)}, links)
+		var numbers []int64
+		for _, l := range strings.Split(strings.TrimSuffix(string(nd), "\n"), "\n") {
+			var v struct {
+				Number int64  `json:"number"`
+				Line   string `json:"line"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(l), &v), l)
+			numbers = append(numbers, v.Number)
+		}
+		assert.Equal(t, []int64{5999, 6000, 6001, 6002}, numbers)
+	})
+
+	t.Run("4xx", func(t *testing.T) {
+		// NGINX's own answers, as for single lines.
+		for path, status := range map[string]int{
+			"/lines/0..5": 400, "/lines/-0..5": 400, "/lines/..5": 400, "/lines/5..": 400,
+			"/lines/1...5": 400, "/lines/1..x": 400, "/lines/1..0": 400, "/lines/x..1": 400,
+			"/lines/1..2..3": 400, "/lines/1..9223372036854775808": 400, "/lines/20001..x": 400,
+			"/lines/...": 400, "/lines/..": 404, "/lines/1../5": 404,
+		} {
+			got, body, _ := get(t, client, base, path)
+			assert.Equal(t, status, got, path)
+			assert.Equal(t, string(bodyOf(status)), string(body), path)
+		}
+		// A start beyond the end: NGINX's 413, and the end checked by a's
+		// shard; either is the shard's own answer, byte for byte.
+		for path, status := range map[string]int{
+			"/lines/20001..20005": 413, "/lines/-20001..-1": 413, "/lines/0020001..5": 413,
+			"/lines/9223372036854775807..1": 413, "/lines/5..20001": 413, "/lines/1..-20001": 413,
+			"/lines/10..5": 400, "/lines/-1..1": 400, "/lines/7000..6999": 400,
+		} {
+			// Any shard answers a start beyond the end alike; a line, its
+			// shard.
+			direct := testenv.URL(shards[0].port)
+			a, _, err := lineno.ParseRange(strings.TrimPrefix(path, "/lines/"))
+			require.NoError(t, err)
+			if line, err := lineno.Resolve(a, total); err == nil {
+				for _, s := range shards {
+					if line >= s.first && line <= s.last {
+						direct = testenv.URL(s.port)
+					}
+				}
+			}
+			got, body, h := get(t, client, base, path)
+			wantStatus, wantBody, wantH := get(t, client, direct, path)
+			assert.Equal(t, status, wantStatus, path)
+			assert.Equal(t, wantStatus, got, path)
+			assert.Equal(t, string(wantBody), string(body), path)
+			assert.Equal(t, wantH.Get("Content-Type"), h.Get("Content-Type"), path)
+			assert.Empty(t, h.Get("Link"), path)
 		}
 	})
 }

@@ -67,10 +67,10 @@ var confTemplate = template.Must(template.New("nginx.conf").
 
 // Render writes the complete nginx.conf for m: one upstream per shard with
 // its replicas, a map from the line number (positive or negative, leading
-// zeros allowed) to the shard, and NGINX's own answers, as
-// application/problem+json bodies (bodyOf), for
-// malformed numbers (400), numbers beyond the end of the file (413), other
-// paths (404) and methods (405), and /healthz.
+// zeros allowed) to the shard, which also routes a range /lines/{a}..{b} by
+// a, and NGINX's own answers, as application/problem+json bodies (bodyOf),
+// for malformed numbers and ranges (400), numbers beyond the end of the
+// file (413), other paths (404) and methods (405), and /healthz.
 //
 // It sets no pid, daemon, user or error_log at the top level, and its
 // temporary folders are relative to the prefix: run it as
@@ -100,8 +100,11 @@ type conf struct {
 	// Valid matches, after "-?0*", every line number of the file; Beyond
 	// the well-formed ones past its end. Either may be empty.
 	Valid, Beyond string
-	AnyHTTPS      bool
-	ErrorPages    []errorPage
+	// AnyNumber matches, after "-?0*", every line number of any file: the
+	// end of a range, which the shard checks against the file.
+	AnyNumber  string
+	AnyHTTPS   bool
+	ErrorPages []errorPage
 	// Table is the content of the routing maps.
 	Table *routeTable
 	// EqualPairs and LessPair are the decision's regular expressions.
@@ -112,6 +115,10 @@ type conf struct {
 	// OpenFiles and WorkerConnections are the workers' limits,
 	// MapHashMaxSize the size the largest map's hash may take.
 	OpenFiles, WorkerConnections, MapHashMaxSize int
+	// Keepalive is the idle connections a worker keeps to each shard.
+	Keepalive int
+	// ZoneSize is the shared memory of the upstreams' one zone, "NNNk".
+	ZoneSize string
 }
 
 type upstream struct {
@@ -149,9 +156,12 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 	c := &conf{
 		TotalLines: m.TotalLines, Listen: listen,
 		EqualPairs: equalPairs, LessPair: lessPair,
+		AnyNumber: RangeRegex(1, math.MaxInt64),
 		OpenFiles: files, WorkerConnections: files / 2,
+		Keepalive: keepalive(files/2, len(m.Shards)),
 	}
 	total := m.TotalLines
+	servers := 0
 	for _, s := range m.Shards {
 		u, err := newUpstream(s)
 		if err != nil {
@@ -159,7 +169,9 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 		}
 		c.AnyHTTPS = c.AnyHTTPS || u.Scheme == "https"
 		c.Upstreams = append(c.Upstreams, u)
+		servers += len(u.Servers)
 	}
+	c.ZoneSize = zoneSize(len(m.Shards), servers)
 	c.Table = newRouteTable(m)
 	largest := len(m.Shards)
 	for _, b := range c.Table.Buckets {
@@ -188,6 +200,21 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 		c.ErrorPages = append(c.ErrorPages, p)
 	}
 	return c, nil
+}
+
+// keepalive is the idle connections a worker keeps to each of shards
+// shards, of its workerConnections: half of them, as a proxied request
+// holds a client's connection too, shared out, within [8, 1024].
+func keepalive(workerConnections, shards int) int {
+	return min(max(workerConnections/2/max(shards, 1), 8), 1024)
+}
+
+// zoneSize is the size of the shared zone of the upstreams of shards
+// shards with servers servers in all: NGINX copies each upstream and each
+// server's address, name and state into it. The allowance a server and an
+// upstream is generous; the zone is only touched, not filled, by the rest.
+func zoneSize(shards, servers int) string {
+	return strconv.Itoa(256+shards/2+servers) + "k"
 }
 
 // hostPattern is what this config accepts as a host name: letters, digits,

@@ -103,9 +103,9 @@ func TestRenderUpstreams(t *testing.T) {
 		"server 10.0.0.1:80 max_fails=2 fail_timeout=1s;",
 		"server [fd00::1]:8080 max_fails=2 fail_timeout=1s;",
 		"server b-xyz.a.run.app:443 max_fails=2 fail_timeout=1s;",
-		"a http://a;", "b https://b;",
-		`a "10.0.0.1";`, `b "b-xyz.a.run.app";`,
-		"proxy_ssl_server_name on;", "proxy_ssl_name $lines_sni;",
+		"proxy_pass http://a/;", "proxy_pass https://b/;",
+		`set $lines_host "10.0.0.1";`, `set $lines_host "b-xyz.a.run.app";`,
+		"proxy_ssl_server_name on;", `proxy_ssl_name "b-xyz.a.run.app";`,
 	} {
 		assert.Contains(t, conf, want)
 	}
@@ -143,16 +143,16 @@ func parseRoutes(t testing.TB, conf string) *routing {
 }
 
 // decideLine is what the config answers for "/lines/"+n: a status, or the
-// name of the shard it proxies to ("proxy to no shard" for none). For a
-// 413 it checks the body against the Go servers'.
+// name of the shard it proxies to, which must be sent the path as it came.
+// For a 413 it checks the body against the Go servers'.
 func decideLine(t testing.TB, r *routing, m *manifest.Manifest, n string) string {
 	t.Helper()
 	action, shard, body, err := r.decide("/lines/" + n)
 	require.NoError(t, err, "/lines/%q", n)
 	switch action {
 	case "proxy":
-		if shard == "" {
-			return "proxy to no shard"
+		if want := "/lines/" + n; body != want {
+			t.Fatalf("/lines/%q is sent to shard %s as %q", n, shard, body)
 		}
 		return shard
 	case "413":
@@ -163,9 +163,20 @@ func decideLine(t testing.TB, r *routing, m *manifest.Manifest, n string) string
 	return action
 }
 
-// goBody is the problem body the shard and the router answer n with.
+// start parses n, a line number or a range, as the Go servers do, and
+// returns the line (a range's first) that decides where it goes.
+func start(n string) (int64, error) {
+	if lineno.IsRange(n) {
+		a, _, err := lineno.ParseRange(n)
+		return a, err
+	}
+	return lineno.Parse(n)
+}
+
+// goBody is the problem body the shard and the router answer n with when
+// n, or the first line of the range n, is beyond the end of the file.
 func goBody(m *manifest.Manifest, n string) string {
-	v, err := lineno.Parse(n)
+	v, err := start(n)
 	if err == nil {
 		_, err = lineno.Resolve(v, m.TotalLines)
 	}
@@ -175,10 +186,13 @@ func goBody(m *manifest.Manifest, n string) string {
 	return string(problem.Body(problem.Status(err), err.Error()))
 }
 
-// want is what the Go servers answer for n: lineno's parser, Resolve and
+// want is what NGINX must do with n, a line number or a range: what the Go
+// servers answer for a malformed one (400) or one that starts beyond the
+// end (413), else the shard of the line, or of the range's first line
+// (the shard checks the range's end), by lineno's parsers, Resolve and
 // the manifest's Find.
 func want(m *manifest.Manifest, n string) string {
-	v, err := lineno.Parse(n)
+	v, err := start(n)
 	if err != nil {
 		return "400"
 	}
@@ -245,12 +259,20 @@ func inputs(m *manifest.Manifest) []string {
 		digits, sign := strings.CutPrefix(s, "-")
 		signs := map[bool]string{true: "-", false: ""}[sign]
 		out = append(out, signs+"0"+digits, signs+"000000000000000000000"+digits, "+"+digits)
+		// Ranges that start at n: routed by n, whatever the end, if the
+		// end is a line number at all.
+		out = append(out, s+"..-1", s+".."+s, signs+"00"+digits+"..0"+digits, s+"..9223372036854775807",
+			s+"..0", s+"..x", s+"...5", s+"..", s+"..1..2", s+"..9223372036854775808", s+"..+1", s+"..5\n")
 	}
 	return append(out, "", "-", "0", "-0", "00", "-00", "abc", "1.5", "1e3", " 1", "1 ", "--1", "1-", "0x1", "١",
 		"9223372036854775807", "-9223372036854775807", "9223372036854775808", "-9223372036854775808",
 		"09223372036854775808", "99999999999999999999", "18446744073709551617",
 		// PCRE's $ matches before a final newline; the patterns must not.
-		"5\n", "-1\n", "1\n\n", "\n5", "5\r", "5\x00")
+		"5\n", "-1\n", "1\n\n", "\n5", "5\r", "5\x00",
+		// Ranges with a side that is not a line number.
+		"..5", "..", "...", "0..5", "-0..5", ".5", "5.", "1.5..2", "1..2.", " 1..2", "1..2 ", "x..1",
+		"9223372036854775808..1", "-9223372036854775808..-1", "9223372036854775807..9223372036854775807",
+		"-9223372036854775807..1")
 }
 
 // TestRenderedRoutesMatchTheGoServers reads the routing back from rendered

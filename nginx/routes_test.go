@@ -67,16 +67,18 @@ func manifestOf(r *rand.Rand, k int, total int64) *manifest.Manifest {
 }
 
 // boundaryInputs are, for every shard, its first and last line and the
-// line after it, positive and counted from the end; for a few shards also
-// with leading zeros, which the locations take off before the maps.
+// line after it, positive and counted from the end, and ranges that start
+// there; for a few shards also with leading zeros, which the locations
+// take off before the maps.
 func boundaryInputs(m *manifest.Manifest) []string {
 	var out []string
+	total := strconv.FormatInt(m.TotalLines, 10)
 	for i, s := range m.Shards {
 		for _, n := range []int64{s.First, s.Last, s.Last + 1} {
 			pos, neg := strconv.FormatInt(n, 10), strconv.FormatInt(m.TotalLines+1-n, 10)
-			out = append(out, pos, "-"+neg)
+			out = append(out, pos, "-"+neg, pos+"..-1", "-"+neg+".."+total)
 			if i%50 == 0 {
-				out = append(out, "00"+pos, "-0"+neg)
+				out = append(out, "00"+pos, "-0"+neg, "00"+pos+"..1", "-0"+neg+"..-01")
 			}
 		}
 	}

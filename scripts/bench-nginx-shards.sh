@@ -5,7 +5,7 @@
 # can build it, the one an older commit renders ("old", OLD_REF, default
 # main), and writes a Markdown report.
 #
-#   scripts/bench-nginx-shards.sh                     # report to docs/bench/2026-12-02-nginx-shards.md
+#   scripts/bench-nginx-shards.sh                     # report to docs/bench/DATE-nginx-shards.md
 #   LINES=2000000 DURATION=10s ROUNDS=3 CONNS=1000 scripts/bench-nginx-shards.sh
 #   OLD_REF= scripts/bench-nginx-shards.sh            # the new config only
 #   REPORT=/tmp/r.md scripts/bench-nginx-shards.sh
@@ -23,7 +23,7 @@ duration=${DURATION:-10s}
 rounds=${ROUNDS:-3}
 conns=${CONNS:-1000}
 old_ref=${OLD_REF-main}
-report=${REPORT:-docs/bench/2026-12-02-nginx-shards.md}
+report=${REPORT:-docs/bench/$(date -u +%Y-%m-%d)-nginx-shards.md}
 
 for c in go nginx wrk; do
 	command -v "$c" >/dev/null || { echo "bench-nginx-shards: $c is not installed" >&2; exit 2; }
@@ -155,8 +155,8 @@ mkdir -p "$(dirname "$report")"
 	echo "A file of $lines_n lines; one whole-file shard (\`lineserver\`) on 127.0.0.1; NGINX in front of"
 	echo "it with a manifest of 3 equal shards and one of 1,000, every shard at that same shard, so only the"
 	echo "routing differs. wrk: $conns connections, 2 threads, $duration a run, random lines; $rounds rounds, each"
-	echo "running every configuration once in turn. \"old\" is the config \`lines nginx\` of $old_ref renders"
-	echo "(one regular expression per shard), \"new\" this tree's (shape, hash look-ups, a fixed comparison)."
+	echo "running every configuration once in turn. \"old\" is the config \`lines nginx\` of $old_ref renders,"
+	echo "\"new\" this tree's ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- nginx || echo ', with changes'))."
 	echo
 	echo "The machine is shared and busy: compare the figures of one run with each other, not with other runs."
 	echo "NGINX's CPU is its master's and workers' user and system time over the run, per request."
