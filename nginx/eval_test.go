@@ -56,12 +56,14 @@ type routing struct {
 	maps      map[string]*confMap // by the variable they set
 	locations []confLocation
 	prefixes  []confLocation
+	upstreams map[string]bool // the names of the upstream blocks
 }
 
 var (
 	mapStart      = regexp.MustCompile(`^\s*map\s+(.+?)\s+\$([a-z0-9_]+)\s*\{$`)
 	locationStart = regexp.MustCompile(`^\s*location ~ (.+?) \{$`)
 	prefixStart   = regexp.MustCompile(`^\s*location \^~ (\S+) \{$`)
+	upstreamStart = regexp.MustCompile(`^\s*upstream (\S+) \{$`)
 	actionStart   = regexp.MustCompile(`^\s*(proxy_pass|rewrite \^|return (\d+))(\s.*);$`)
 	errParse      = errors.New("cannot read the config")
 )
@@ -116,7 +118,7 @@ func tokens(s string) ([]string, error) {
 
 // parseRouting reads the maps and regex locations of a rendered config.
 func parseRouting(conf string) (*routing, error) {
-	r := &routing{maps: map[string]*confMap{}}
+	r := &routing{maps: map[string]*confMap{}, upstreams: map[string]bool{}}
 	var m *confMap
 	var loc *confLocation
 	for n, line := range strings.Split(conf, "\n") {
@@ -175,6 +177,8 @@ func parseRouting(conf string) (*routing, error) {
 			}
 			r.locations = append(r.locations, confLocation{re: re})
 			loc = &r.locations[len(r.locations)-1]
+		case upstreamStart.MatchString(line):
+			r.upstreams[upstreamStart.FindStringSubmatch(line)[1]] = true
 		case prefixStart.MatchString(line):
 			r.prefixes = append(r.prefixes, confLocation{prefix: prefixStart.FindStringSubmatch(line)[1]})
 			loc = &r.prefixes[len(r.prefixes)-1]
@@ -304,8 +308,8 @@ func (q *request) match(re *regexp.Regexp, s string) bool {
 }
 
 // decide is what NGINX does with a path: the status it answers with and
-// the body of its return, or "proxy", the upstream (the shard), and the
-// path the shard is sent.
+// the body of its return, or "proxy", the shard (the name in the path of
+// its location, /.shard/NAME/), and the path the shard is sent.
 func (r *routing) decide(uri string) (action, shard, body string, err error) {
 	if r.prefix(uri) != nil {
 		return "404", "", "", nil // internal
@@ -339,8 +343,9 @@ func (r *routing) prefix(uri string) *confLocation {
 }
 
 // proxy follows the rewrite of uri to newURI to the prefix location it
-// lands in, which must proxy_pass to SCHEME://UPSTREAM/ and so sends the
-// rest of the new URI after the prefix.
+// lands in, /.shard/NAME/, which must proxy_pass to SCHEME://UPSTREAM/, an
+// upstream of the config (that of shard NAME's replicas, which other
+// shards may share), and so sends the rest of the new URI after the prefix.
 func (r *routing) proxy(q *request, newURI, uri string) (action, shard, path string, err error) {
 	to, err := q.value(newURI)
 	if err != nil {
@@ -351,8 +356,14 @@ func (r *routing) proxy(q *request, newURI, uri string) (action, shard, path str
 		return "404", "", "", nil // location / answers
 	}
 	_, upstream, ok := strings.Cut(loc.body, "://")
-	if loc.action != "proxy" || !ok || !strings.HasSuffix(upstream, "/") {
+	upstream, slash := strings.CutSuffix(upstream, "/")
+	if loc.action != "proxy" || !ok || !slash || !r.upstreams[upstream] {
 		return "", "", "", fmt.Errorf("%w: %s, which %s leads to, does not proxy_pass to an upstream and /", errParse, loc.prefix, uri)
 	}
-	return "proxy", strings.TrimSuffix(upstream, "/"), "/" + strings.TrimPrefix(to, loc.prefix), nil
+	shard, ok = strings.CutPrefix(loc.prefix, "/.shard/")
+	shard, slash = strings.CutSuffix(shard, "/")
+	if !ok || !slash || shard == "" {
+		return "", "", "", fmt.Errorf("%w: %s, which %s leads to, is not /.shard/NAME/", errParse, loc.prefix, uri)
+	}
+	return "proxy", shard, "/" + strings.TrimPrefix(to, loc.prefix), nil
 }

@@ -327,6 +327,51 @@ func (s *shardProc) start(t *testing.T) {
 	testenv.WaitHTTP(t, testenv.URL(s.port)+"/readyz", 20*time.Second, s.p)
 }
 
+// TestNginxServesManyEntriesFromOneShard puts real NGINX in front of one
+// whole-file shard that serves every entry of a 7-shard manifest: the
+// entries share one upstream, and each line is still routed by its own
+// entry (the access log's shard) and read byte for byte.
+func TestNginxServesManyEntriesFromOneShard(t *testing.T) {
+	testenv.Command(t, "nginx")
+	bin := testenv.Build(t, "github.com/lineserver/lineserver/cmd/lineserver")
+	data := testenv.Varied(2000)
+	path := testenv.WriteIndexed(t, t.TempDir(), "varied.txt", data)
+	lines := testenv.Lines(data)
+	total := len(lines)
+	whole := &shardProc{bin: bin, path: path, first: 1, last: int64(total), total: total, port: testenv.FreePort(t)}
+	whole.start(t)
+
+	m := &manifest.Manifest{TotalLines: int64(total)}
+	first := int64(1)
+	for i := 1; i <= 7; i++ {
+		last := int64(total * i / 7)
+		u := testenv.URL(whole.port)
+		if i == 4 {
+			u += "/" // the same server
+		}
+		m.Shards = append(m.Shards, manifest.Shard{Name: "part-" + strconv.Itoa(i), First: first, Last: last, Data: path, URLs: []string{u}})
+		first = last + 1
+	}
+	require.NoError(t, m.Validate())
+	assert.Len(t, upstreamBlock.FindAllString(render(t, m, Options{}), -1), 1, "one upstream for the one shard")
+
+	base, p := startNginx(t, m)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 10 * time.Second}
+	var ns []int64
+	for _, s := range m.Shards {
+		ns = append(ns, s.First, (s.First+s.Last)/2, s.Last)
+	}
+	for i, n := range ns {
+		status, body, _ := get(t, client, base, "/lines/"+strconv.FormatInt(n, 10)+"?i="+strconv.Itoa(i))
+		require.Equal(t, 200, status, "line %d", n)
+		require.Equal(t, string(lines[n-1]), string(body), "line %d", n)
+	}
+	logged := loggedShards(t, p, len(ns))
+	for i, n := range ns {
+		assert.Equal(t, want(m, strconv.FormatInt(n, 10)), logged[i], "line %d went through the wrong location", n)
+	}
+}
+
 // TestNginxServesRealShards puts real NGINX in front of three real shard
 // processes over a 20,000-line file (UTF-8, empty lines, CRs) and reads
 // every line through it, byte for byte; then it kills a shard and starts

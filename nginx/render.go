@@ -65,8 +65,9 @@ var confTemplate = template.Must(template.New("nginx.conf").
 	Funcs(template.FuncMap{"problem": problemBody, "mapKey": mapKey, "digitVars": digitVars}).
 	Parse(confText))
 
-// Render writes the complete nginx.conf for m: one upstream per shard with
-// its replicas, a map from the line number (positive or negative, leading
+// Render writes the complete nginx.conf for m: an upstream for each
+// distinct list of replicas, which shards with the same replicas share, an
+// internal location per shard that proxies to its upstream, a map from the line number (positive or negative, leading
 // zeros allowed) to the shard, which also routes a range /lines/{a}..{b} by
 // a, and NGINX's own answers, as application/problem+json bodies (bodyOf),
 // for malformed numbers and ranges (400), numbers beyond the end of the
@@ -96,7 +97,10 @@ func Render(w io.Writer, m *manifest.Manifest, opts Options) error {
 type conf struct {
 	TotalLines int64
 	Listen     string
-	Upstreams  []upstream
+	// Upstreams are the distinct replica lists, Shards the locations, one
+	// a shard, in the manifest's order.
+	Upstreams []upstream
+	Shards    []shardLocation
 	// Valid matches, after "-?0*", every line number of the file; Beyond
 	// the well-formed ones past its end. Either may be empty.
 	Valid, Beyond string
@@ -115,17 +119,27 @@ type conf struct {
 	// OpenFiles and WorkerConnections are the workers' limits,
 	// MapHashMaxSize the size the largest map's hash may take.
 	OpenFiles, WorkerConnections, MapHashMaxSize int
-	// Keepalive is the idle connections a worker keeps to each shard.
+	// Keepalive is the idle connections a worker keeps to each upstream.
 	Keepalive int
 	// ZoneSize is the shared memory of the upstreams' one zone, "NNNk".
 	ZoneSize string
 }
 
+// upstream is a list of replicas, named after the first shard served by
+// it.
 type upstream struct {
+	Name    string
+	Servers []string
+}
+
+// shardLocation is a shard's internal location: where it proxies to and
+// how.
+type shardLocation struct {
 	Name, Scheme string
 	// Host is the Host header for the shard, ServerName its TLS name.
 	Host, ServerName string
-	Servers          []string
+	// Upstream is the name of the upstream of its replicas.
+	Upstream string
 }
 
 type errorPage struct {
@@ -158,20 +172,11 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 		EqualPairs: equalPairs, LessPair: lessPair,
 		AnyNumber: RangeRegex(1, math.MaxInt64),
 		OpenFiles: files, WorkerConnections: files / 2,
-		Keepalive: keepalive(files/2, len(m.Shards)),
 	}
 	total := m.TotalLines
-	servers := 0
-	for _, s := range m.Shards {
-		u, err := newUpstream(s)
-		if err != nil {
-			return nil, err
-		}
-		c.AnyHTTPS = c.AnyHTTPS || u.Scheme == "https"
-		c.Upstreams = append(c.Upstreams, u)
-		servers += len(u.Servers)
+	if err := c.addShards(m.Shards); err != nil {
+		return nil, err
 	}
-	c.ZoneSize = zoneSize(len(m.Shards), servers)
 	c.Table = newRouteTable(m)
 	largest := len(m.Shards)
 	for _, b := range c.Table.Buckets {
@@ -202,19 +207,49 @@ func newConf(m *manifest.Manifest, opts Options) (*conf, error) {
 	return c, nil
 }
 
-// keepalive is the idle connections a worker keeps to each of shards
-// shards, of its workerConnections: half of them, as a proxied request
-// holds a client's connection too, shared out, within [8, 1024].
-func keepalive(workerConnections, shards int) int {
-	return min(max(workerConnections/2/max(shards, 1), 8), 1024)
+// addShards adds a location for each shard and an upstream for each
+// distinct list of replicas. Shards whose replicas render the same server
+// lines, with the same scheme and TLS name, are the same servers: they
+// share one upstream, so NGINX keeps one pool of idle connections to them
+// and one record of which replica failed, however many manifest entries
+// they serve. Each shard keeps its own Host, set in its location.
+func (c *conf) addShards(shards []manifest.Shard) error {
+	byServers := map[string]string{} // upstream key to name
+	servers := 0
+	for _, s := range shards {
+		loc, u, err := newShard(s)
+		if err != nil {
+			return err
+		}
+		key := loc.Scheme + " " + loc.ServerName + " " + strings.Join(u.Servers, " ")
+		if name, ok := byServers[key]; ok {
+			loc.Upstream = name
+		} else {
+			byServers[key] = u.Name
+			c.Upstreams = append(c.Upstreams, u)
+			servers += len(u.Servers)
+		}
+		c.AnyHTTPS = c.AnyHTTPS || loc.Scheme == "https"
+		c.Shards = append(c.Shards, loc)
+	}
+	c.Keepalive = keepalive(c.WorkerConnections, len(c.Upstreams))
+	c.ZoneSize = zoneSize(len(c.Upstreams), servers)
+	return nil
 }
 
-// zoneSize is the size of the shared zone of the upstreams of shards
-// shards with servers servers in all: NGINX copies each upstream and each
-// server's address, name and state into it. The allowance a server and an
-// upstream is generous; the zone is only touched, not filled, by the rest.
-func zoneSize(shards, servers int) string {
-	return strconv.Itoa(256+shards/2+servers) + "k"
+// keepalive is the idle connections a worker keeps to each of upstreams
+// upstreams, of its workerConnections: half of them, as a proxied request
+// holds a client's connection too, shared out, within [8, 1024].
+func keepalive(workerConnections, upstreams int) int {
+	return min(max(workerConnections/2/max(upstreams, 1), 8), 1024)
+}
+
+// zoneSize is the size of the shared zone of upstreams upstreams with
+// servers servers in all: NGINX copies each upstream and each server's
+// address, name and state into it. The allowance a server and an upstream
+// is generous; the zone is only touched, not filled, by the rest.
+func zoneSize(upstreams, servers int) string {
+	return strconv.Itoa(256+upstreams/2+servers) + "k"
 }
 
 // hostPattern is what this config accepts as a host name: letters, digits,
@@ -223,31 +258,31 @@ var hostPattern = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])
 
 func validHost(h string) bool { return hostPattern.MatchString(h) || net.ParseIP(h) != nil }
 
-// newUpstream turns a shard's URLs into the servers of its upstream. All
-// its replicas must share a scheme, since NGINX proxies to an upstream with
-// one.
-func newUpstream(s manifest.Shard) (upstream, error) {
-	u := upstream{Name: s.Name}
+// newShard turns a shard's URLs into its location and the servers of an
+// upstream of its own, named after it. All its replicas must share a
+// scheme, since NGINX proxies to an upstream with one.
+func newShard(s manifest.Shard) (shardLocation, upstream, error) {
+	loc, u := shardLocation{Name: s.Name, Upstream: s.Name}, upstream{Name: s.Name}
 	for _, raw := range s.URLs {
 		p, err := url.Parse(raw)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || !validHost(p.Hostname()) {
-			return u, fmt.Errorf("shard %s: %w %q: want http:// or https:// and a host name or IP address", s.Name, ErrURL, raw)
+			return loc, u, fmt.Errorf("shard %s: %w %q: want http:// or https:// and a host name or IP address", s.Name, ErrURL, raw)
 		}
-		if u.Scheme == "" {
-			u.Scheme, u.Host, u.ServerName = p.Scheme, p.Host, p.Hostname()
-		} else if p.Scheme != u.Scheme {
-			return u, fmt.Errorf("shard %s: %w: its urls mix http and https", s.Name, ErrURL)
+		if loc.Scheme == "" {
+			loc.Scheme, loc.Host, loc.ServerName = p.Scheme, p.Host, p.Hostname()
+		} else if p.Scheme != loc.Scheme {
+			return loc, u, fmt.Errorf("shard %s: %w: its urls mix http and https", s.Name, ErrURL)
 		}
 		port := p.Port()
 		if port == "" {
 			port = map[string]string{"http": "80", "https": "443"}[p.Scheme]
 		}
 		if !validPort(port) {
-			return u, fmt.Errorf("shard %s: %w %q: bad port", s.Name, ErrURL, raw)
+			return loc, u, fmt.Errorf("shard %s: %w %q: bad port", s.Name, ErrURL, raw)
 		}
 		u.Servers = append(u.Servers, net.JoinHostPort(p.Hostname(), port))
 	}
-	return u, nil
+	return loc, u, nil
 }
 
 func validPort(p string) bool {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,6 +111,78 @@ func TestRenderUpstreams(t *testing.T) {
 		assert.Contains(t, conf, want)
 	}
 	assert.NotContains(t, render(t, loadSample(t), Options{}), "proxy_ssl", "no TLS settings without an https shard")
+}
+
+// sharedReplicas is a manifest whose shards a, b share their replicas,
+// as e and f do (the same server line, with a Host of their own); c has
+// them in another order and d with another scheme, so each has its own.
+func sharedReplicas(t testing.TB) *manifest.Manifest {
+	t.Helper()
+	pair := []string{"http://10.0.0.1:8080", "http://10.0.0.2:8080"}
+	m := &manifest.Manifest{TotalLines: 60, Shards: []manifest.Shard{
+		{Name: "a", First: 1, Last: 10, Data: "d", URLs: pair},
+		{Name: "b", First: 11, Last: 20, Data: "d", URLs: []string{"http://10.0.0.1:8080/", "http://10.0.0.2:8080"}},
+		{Name: "c", First: 21, Last: 30, Data: "d", URLs: []string{pair[1], pair[0]}},
+		{Name: "d", First: 31, Last: 40, Data: "d", URLs: []string{"https://10.0.0.1:8080"}},
+		{Name: "e", First: 41, Last: 50, Data: "d", URLs: []string{"http://h"}},
+		{Name: "f", First: 51, Last: 60, Data: "d", URLs: []string{"http://h:80"}},
+	}}
+	require.NoError(t, m.Validate())
+	return m
+}
+
+var (
+	upstreamBlock = regexp.MustCompile(`(?m)^    upstream (\S+) \{$`)
+	shardBlock    = regexp.MustCompile(`(?s)location \^~ /\.shard/(\S+)/ \{\n(.*?)\n        \}`)
+)
+
+// TestRenderSharesUpstreams checks that shards with the same replicas, in
+// the same order and with the same scheme, share one upstream, named after
+// the first of them, each from its own location with its own Host, and that
+// keepalive is each upstream's share, not each shard's.
+func TestRenderSharesUpstreams(t *testing.T) {
+	m := sharedReplicas(t)
+	// 512 worker connections: half of them shared out over the 4
+	// upstreams is 64 each (over the 6 shards it would be 42).
+	conf := render(t, m, Options{OpenFiles: 1024})
+	var names []string
+	for _, g := range upstreamBlock.FindAllStringSubmatch(conf, -1) {
+		names = append(names, g[1])
+	}
+	assert.Equal(t, []string{"a", "c", "d", "e"}, names)
+	servers := func(first, second string) string {
+		return "server " + first + " max_fails=2 fail_timeout=1s;\n        server " + second + " "
+	}
+	assert.Equal(t, 1, strings.Count(conf, servers("10.0.0.1:8080", "10.0.0.2:8080")), "a's servers, once for a and b")
+	assert.Equal(t, 1, strings.Count(conf, servers("10.0.0.2:8080", "10.0.0.1:8080")), "c's servers")
+	assert.Equal(t, 4, strings.Count(conf, "keepalive 64;"))
+	assert.Equal(t, 4, strings.Count(conf, "zone lines 264k;"), "4 upstreams and 6 servers")
+
+	locations := map[string][]string{
+		"a": {`set $lines_host "10.0.0.1:8080";`, "proxy_pass http://a/;"},
+		"b": {`set $lines_host "10.0.0.1:8080";`, "proxy_pass http://a/;"},
+		"c": {`set $lines_host "10.0.0.2:8080";`, "proxy_pass http://c/;"},
+		"d": {`set $lines_host "10.0.0.1:8080";`, `proxy_ssl_name "10.0.0.1";`, "proxy_pass https://d/;"},
+		"e": {`set $lines_host "h";`, "proxy_pass http://e/;"},
+		"f": {`set $lines_host "h:80";`, "proxy_pass http://e/;"},
+	}
+	got := map[string]string{}
+	for _, g := range shardBlock.FindAllStringSubmatch(conf, -1) {
+		got[g[1]] = g[2]
+	}
+	require.Len(t, got, len(locations), "a location a shard")
+	for shard, lines := range locations {
+		for _, line := range lines {
+			assert.Contains(t, got[shard], line, "shard %s", shard)
+		}
+	}
+
+	routes := parseRoutes(t, conf)
+	for _, n := range inputs(m) {
+		if got, want := decideLine(t, routes, m, n), want(m, n); got != want {
+			t.Fatalf("/lines/%s: the config answers %s, the Go servers %s", n, got, want)
+		}
+	}
 }
 
 func TestRenderRefusesAnInvalidManifest(t *testing.T) {
