@@ -1,7 +1,6 @@
 package lineserver
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -29,30 +28,6 @@ import (
 )
 
 const ndjsonType = "application/x-ndjson"
-
-// ndLine is one object of an NDJSON range.
-type ndLine struct {
-	Number int64  `json:"number"`
-	Line   string `json:"line"`
-}
-
-// decodeNDJSON decodes an NDJSON body, one object per line.
-func decodeNDJSON(t *testing.T, body []byte) []ndLine {
-	t.Helper()
-	var out []ndLine
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		var l ndLine
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &l), "%q", sc.Bytes())
-		out = append(out, l)
-	}
-	require.NoError(t, sc.Err())
-	if len(body) > 0 {
-		require.Equal(t, byte('\n'), body[len(body)-1], "every object ends with '\\n'")
-	}
-	return out
-}
 
 // jsonText is what the single-line JSON gives for a line: without its
 // '\n', bytes that are not UTF-8 as U+FFFD.
@@ -174,7 +149,7 @@ func TestRangesOverHTTP(t *testing.T) {
 				resp, body = fetch(path, ndjsonType)
 				require.Equal(t, 200, resp.StatusCode, path)
 				assert.Equal(t, ndjsonType, resp.Header.Get("Content-Type"))
-				got := decodeNDJSON(t, body)
+				got := testenv.DecodeNDJSON(t, body)
 				require.Len(t, got, p[1]-p[0]+1, path)
 				var objs []byte
 				for i, l := range got {
@@ -206,7 +181,7 @@ func TestRangeCarriesCharactersAcrossChunks(t *testing.T) {
 	s := open(t, data, nil)
 	rec := get(s, "GET", "/lines/1..-1", "Accept", ndjsonType)
 	require.Equal(t, 200, rec.Code)
-	got := decodeNDJSON(t, rec.Body.Bytes())
+	got := testenv.DecodeNDJSON(t, rec.Body.Bytes())
 	require.Len(t, got, len(lines))
 	for i, l := range got {
 		require.Equal(t, jsonText(lines[i]), l.Line, "line %d", i+1)
@@ -425,7 +400,7 @@ func TestNextLinksOfLinesShard(t *testing.T) {
 		assert.Equal(t, tc.hops, hops, tc.path)
 		require.Equal(t, string(bytes.Join(lines[tc.a-1:tc.b], nil)), string(body), tc.path)
 		nd, _ := follow(tc.path, ndjsonType)
-		got := decodeNDJSON(t, nd)
+		got := testenv.DecodeNDJSON(t, nd)
 		require.Len(t, got, int(tc.b-tc.a+1), tc.path)
 		for i, l := range got {
 			require.Equal(t, tc.a+int64(i), l.Number)

@@ -19,7 +19,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,28 +120,6 @@ func rangeFile() []byte {
 	return b.Bytes()
 }
 
-type ndLine struct {
-	Number int64  `json:"number"`
-	Line   string `json:"line"`
-}
-
-func decodeNDJSON(t *testing.T, body []byte) []ndLine {
-	t.Helper()
-	var out []ndLine
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		var l ndLine
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &l), "%q", sc.Bytes())
-		out = append(out, l)
-	}
-	require.NoError(t, sc.Err())
-	if len(body) > 0 {
-		require.Equal(t, byte('\n'), body[len(body)-1], "every object ends with '\\n'")
-	}
-	return out
-}
-
 // TestRanges asks the router in front of three real shards for ranges
 // within a shard, across two and three, from the end, on the shards'
 // boundaries, and with the 5 MiB line, as text and as NDJSON: each body is
@@ -216,7 +193,7 @@ func TestRanges(t *testing.T) {
 			} else if cl != "" { // a shard's short NDJSON may have one
 				assert.Equal(t, strconv.Itoa(nd.Body.Len()), cl)
 			}
-			got := decodeNDJSON(t, nd.Body.Bytes())
+			got := testenv.DecodeNDJSON(t, nd.Body.Bytes())
 			require.Len(t, got, int(c.b-c.a+1))
 			for i, l := range got {
 				require.Equal(t, c.a+int64(i), l.Number)
@@ -364,7 +341,7 @@ func TestRangeManifestDisagrees(t *testing.T) {
 			m.Shards = append([]manifest.Shard(nil), ls.m.Shards...)
 			m.Shards[0].Last = tc.boundary
 			m.Shards[1].First = tc.boundary + 1
-			var logs syncBuffer
+			var logs testenv.Buffer
 			rt := newRouter(t, &m, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			for _, method := range []string{"GET", "HEAD"} {
 				for _, accept := range []string{"", ndjson} {
@@ -385,24 +362,6 @@ func TestRangeManifestDisagrees(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a buffer for logs written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRangeShardDiesMidStream: the second shard of a range is killed
@@ -439,7 +398,7 @@ func TestRangeShardDiesMidStream(t *testing.T) {
 				{Name: "first", First: 1, Last: 3, Data: "data.txt", URLs: []string{url1}},
 				{Name: "second", First: 4, Last: 100, Data: "data.txt", URLs: []string{url2}},
 			}}
-			var logs syncBuffer
+			var logs testenv.Buffer
 			rt := newRouter(t, m, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 			c, err := net.Dial("tcp", addr(rt))
