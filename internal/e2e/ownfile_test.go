@@ -38,6 +38,7 @@ func TestOwnFileRecipe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries and runs shards, the router and nginx")
 	}
+	lockRecipePorts(t)
 	nginx := testenv.Command(t, "nginx")
 	testenv.Command(t, "curl")
 	bash := testenv.Command(t, "bash")
@@ -206,6 +207,18 @@ func readPIDs(t *testing.T, run string) []int {
 		pids = append(pids, pid)
 	}
 	return pids
+}
+
+// lockRecipePorts makes copies of TestOwnFileRecipe in several test
+// processes (make test-busy runs this package twice at once) take the
+// recipe's fixed ports in turn: it holds an exclusive lock on a file in the
+// temporary folder until the test's other cleanups have run, the kill of
+// whatever it started included.
+func lockRecipePorts(t *testing.T) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "lineserver-own-file-recipe.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Flock(int(f.Fd()), syscall.LOCK_EX))
+	t.Cleanup(func() { f.Close() }) // registered first, so it runs last; closing unlocks
 }
 
 // gone reports whether process pid has exited (a zombie has).
