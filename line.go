@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lineserver/lineserver/internal/etag"
 	"github.com/lineserver/lineserver/internal/lineno"
 	"github.com/lineserver/lineserver/internal/problem"
 	"github.com/lineserver/lineserver/internal/shard"
@@ -40,8 +41,8 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, raw string) i
 	}
 	asJSON := wantsJSON(r.Header["Accept"])
 	vals := s.setHeaders(w.Header(), n, sp, asJSON)
-	etag := vals[0]
-	if matches(r.Header["If-None-Match"], etag) {
+	tag := vals[0]
+	if etag.Matches(r.Header["If-None-Match"], tag) {
 		if err := s.verify(sp); err != nil {
 			return s.fail(w, r, err)
 		}
@@ -223,19 +224,4 @@ func qValue(params string) float64 {
 		}
 	}
 	return 1
-}
-
-// matches reports whether an If-None-Match header names etag, with the
-// weak comparison RFC 9110 prescribes for it.
-func matches(header []string, etag string) bool {
-	for _, h := range header {
-		for tag, rest, more := "", h, true; more; {
-			tag, rest, more = strings.Cut(rest, ",")
-			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-			if tag == "*" || tag == etag {
-				return true
-			}
-		}
-	}
-	return false
 }

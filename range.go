@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lineserver/lineserver/internal/etag"
 	"github.com/lineserver/lineserver/internal/lineno"
 	"github.com/lineserver/lineserver/internal/shard"
 )
@@ -33,14 +34,14 @@ func (s *Server) serveRange(w http.ResponseWriter, r *http.Request, raw string) 
 	}
 	asNDJSON := wantsNDJSON(r.Header["Accept"])
 	h := w.Header()
-	etag := s.rangeTag(first, end, asNDJSON)
-	h["Etag"] = []string{etag}
+	tag := s.rangeTag(first, end, asNDJSON)
+	h["Etag"] = []string{tag}
 	h["Cache-Control"] = s.hdr.cache
 	h["Vary"] = s.hdr.vary
 	if end > last {
 		h["Link"] = []string{nextLink(last+1, end)}
 	}
-	if matches(r.Header["If-None-Match"], etag) {
+	if etag.Matches(r.Header["If-None-Match"], tag) {
 		if err := s.verifyLines(ls); err != nil {
 			return s.failRange(w, r, err)
 		}

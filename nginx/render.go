@@ -67,9 +67,10 @@ var confTemplate = template.Must(template.New("nginx.conf").
 
 // Render writes the complete nginx.conf for m: an upstream for each
 // distinct list of replicas, which shards with the same replicas share, an
-// internal location per shard that proxies to its upstream, a map from the line number (positive or negative, leading
-// zeros allowed) to the shard, which also routes a range /lines/{a}..{b} by
-// a, and NGINX's own answers, as application/problem+json bodies (bodyOf),
+// internal location per shard that proxies to its upstream, a map from the
+// line number (positive or negative, leading zeros allowed) to the shard,
+// which also routes a range /lines/{a}..{b} by a, and NGINX's own
+// answers, as application/problem+json bodies (bodyOf),
 // for malformed numbers and ranges (400), numbers beyond the end of the
 // file (413), other paths (404) and methods (405), and /healthz.
 //

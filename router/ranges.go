@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/lineserver/lineserver/internal/etag"
 	"github.com/lineserver/lineserver/internal/lineno"
 )
 
@@ -302,18 +303,13 @@ func spanTag(parts []part) string {
 }
 
 // matchesETag reports whether the request's If-None-Match names tag or
-// is "*", with the weak comparison, as a shard compares.
+// is "*", as a shard compares.
 func matchesETag(ctx *fasthttp.RequestCtx, tag string) bool {
+	var header []string
 	for _, v := range ctx.Request.Header.PeekAll(fasthttp.HeaderIfNoneMatch) {
-		for t, rest, more := "", string(v), true; more; {
-			t, rest, more = strings.Cut(rest, ",")
-			t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-			if t == "*" || t == tag {
-				return true
-			}
-		}
+		header = append(header, string(v))
 	}
-	return false
+	return etag.Matches(header, tag)
 }
 
 // errPartBroken reports a part of a range that failed after the status
