@@ -77,7 +77,7 @@ func measureRangeMemory(ctx context.Context, ps *Procs, bin string, d *Dataset) 
 		return m, err
 	}
 
-	idle := Sample([]int{pid}, sampleEvery)
+	idle := sample([]int{pid}, sampleEvery)
 	select {
 	case <-ctx.Done():
 	case <-time.After(time.Second):
@@ -90,12 +90,12 @@ func measureRangeMemory(ctx context.Context, ps *Procs, bin string, d *Dataset) 
 	}
 	defer f.Close()
 	c := &comparer{want: bufio.NewReaderSize(f, 1<<20), same: true}
-	busy := Sample([]int{pid}, sampleEvery)
+	busy := sample([]int{pid}, sampleEvery)
 	start := time.Now()
 	m.Got, err = get(ctx, client, s.url+"/lines/1..-1", c)
 	m.Took = time.Since(start)
 	m.During = busy.Stop()[pid]
-	m.Samples = busy.samples()
+	m.Samples = busy.n
 	if err != nil {
 		return m, err
 	}

@@ -399,7 +399,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 		all = append(all, t.door.Pid())
 	}
 
-	s := Sample(sampled, sampleEvery)
+	s := sample(sampled, sampleEvery)
 	stop := r.pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
 	shardCPU, serverCPU := groupCPU(shards), groupCPU(all)
 	res, wrkCPU, err := w.Run(ctx, t.url, d)
