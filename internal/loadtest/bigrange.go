@@ -46,7 +46,7 @@ func (r *runner) bigRange(ctx context.Context) error {
 	}
 	d := r.rep.Datasets[0]
 	r.pr.Printf("big range: the shard's memory while it serves all of %s as one range", d.Name())
-	m, err := measureRangeMemory(ctx, r.ps, r.bins.Lineserver, d)
+	m, err := r.measureRangeMemory(ctx, d)
 	if err != nil {
 		return fmt.Errorf("big range: %w", err)
 	}
@@ -63,9 +63,9 @@ const sampleEvery = 100 * time.Millisecond
 // measureRangeMemory starts a shard over d, has it serve one range of
 // RangeLines lines, samples its idle memory for a second, then reads
 // /lines/1..-1 to its end, comparing it with the file, while sampling.
-func measureRangeMemory(ctx context.Context, ps *Procs, bin string, d *Dataset) (RangeMemory, error) {
+func (r *runner) measureRangeMemory(ctx context.Context, d *Dataset) (RangeMemory, error) {
 	m := RangeMemory{Dataset: d.Name(), Size: d.Size}
-	s, err := startShard(ctx, ps, bin, "bigrange", d, 1, d.Lines)
+	s, err := r.startShard(ctx, "bigrange", d, 1, d.Lines)
 	if err != nil {
 		return m, err
 	}
@@ -102,7 +102,7 @@ func measureRangeMemory(ctx context.Context, ps *Procs, bin string, d *Dataset) 
 	m.Exact = c.end() && m.Got == d.Size
 	select {
 	case <-s.proc.Done():
-		return m, fmt.Errorf("the shard exited during the range (%v); its log: %s", s.proc.Err(), ps.logPath(s.proc))
+		return m, fmt.Errorf("the shard exited during the range (%v); its log: %s", s.proc.Err(), r.ps.logPath(s.proc))
 	default:
 	}
 	return m, nil

@@ -232,31 +232,16 @@ func targetNotes(names []string) []string {
 // prepare finds the tools, builds the binaries and makes the data.
 func (r *runner) prepare(ctx context.Context) error {
 	cfg := r.cfg
-	bins, err := tools(cfg, r.rep)
+	if cfg.BinDir == "" {
+		r.pr.Printf("building lineserver, ceiling and router")
+		r.rep.Source = sourceVersion(ctx)
+	}
+	bins, notes, err := binaries(ctx, cfg, filepath.Join(cfg.Dir, "bin"))
 	if err != nil {
 		return err
 	}
+	r.rep.Notes = append(r.rep.Notes, notes...)
 	r.rep.Machine = readMachine(bins.Wrk, bins.Nginx)
-	var b Binaries
-	if cfg.BinDir != "" {
-		if b = findBinaries(cfg.BinDir); b.Lineserver == "" {
-			return fmt.Errorf("no lineserver in %s", cfg.BinDir)
-		}
-		for _, c := range [][2]string{{"ceiling", b.Ceiling}, {"router", b.Router}} {
-			if c[1] == "" {
-				r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("%s is not in %s, so its targets were not measured.", c[0], cfg.BinDir))
-			}
-		}
-	} else {
-		r.pr.Printf("building lineserver, ceiling and router")
-		r.rep.Source = sourceVersion(ctx)
-		var notes []string
-		if b, notes, err = buildBinaries(ctx, filepath.Join(cfg.Dir, "bin")); err != nil {
-			return err
-		}
-		r.rep.Notes = append(r.rep.Notes, notes...)
-	}
-	bins.Lineserver, bins.Ceiling, bins.Router = b.Lineserver, b.Ceiling, b.Router
 	r.bins = bins
 
 	for _, size := range cfg.Sizes {
@@ -305,7 +290,7 @@ func (r *runner) coldStarts(ctx context.Context) error {
 	}
 	for _, d := range r.rep.Datasets {
 		r.pr.Printf("cold start: %d starts of the shard on %s", r.cfg.ColdStarts, d.Name())
-		times, err := coldStart(ctx, r.ps, r.bins.Lineserver, d, r.cfg.ColdStarts)
+		times, err := r.coldStart(ctx, d, r.cfg.ColdStarts)
 		if err != nil {
 			return err
 		}
@@ -321,7 +306,7 @@ func (r *runner) start(ctx context.Context) error {
 	cfg := r.cfg
 	r.pr.Printf("starting the servers")
 	names := slices.DeleteFunc(available(cfg.Targets, r.bins), func(t string) bool { return t == "bigrange" })
-	ts, err := startTargets(ctx, cfg, r.ps, r.bins, r.rep.Datasets, names)
+	ts, err := r.startTargets(ctx, r.rep.Datasets, names)
 	if err != nil {
 		return err
 	}
