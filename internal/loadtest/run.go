@@ -30,8 +30,8 @@ var AllTargets = []string{"shard", "ceiling", "floor", "nginx", "router", "nginx
 // RangeLines is the lines each request of the range target asks for.
 const RangeLines = 1000
 
-// Config says what a run measures and how. Zero fields take the defaults
-// that Defaults lists.
+// Config says what a run measures and how; Defaults holds the settings
+// that lines bench starts from.
 type Config struct {
 	// Dir holds the data, the binaries, the configs and the servers' logs.
 	Dir string
@@ -46,18 +46,17 @@ type Config struct {
 	// (A B A B), so that a change of the machine's load hits all alike.
 	Rounds int
 	// Duration is the length of one turn, Warmup that of one unmeasured
-	// turn per target before the first round (negative for none).
+	// turn per target before the first round (0 for none).
 	Duration, Warmup time.Duration
 	// Connections and Threads are wrk's; Timeout its request timeout.
 	Connections, Threads int
 	Timeout              time.Duration
 	// RateDuration is the length of the fixed-rate run of each target, at
-	// half its measured maximum (negative for none); RateConnections
+	// half its measured maximum (0 for none); RateConnections
 	// bounds its requests in flight.
 	RateDuration    time.Duration
 	RateConnections int
-	// ColdStarts is how many cold starts to time on each data file
-	// (negative for none).
+	// ColdStarts is how many cold starts to time on each data file.
 	ColdStarts int
 	// BinDir, when set, holds lineserver, ceiling and router already
 	// built; otherwise they are built with go into Dir.
@@ -77,7 +76,7 @@ type Config struct {
 	Progress *Progress
 }
 
-// Defaults are the settings of a zero Config.
+// Defaults are the settings of lines bench without flags.
 var Defaults = Config{
 	Dir:             filepath.Join(os.TempDir(), "lines-bench"),
 	Sizes:           []int64{1e9},
@@ -95,48 +94,6 @@ var Defaults = Config{
 	MaxTime:         30 * time.Minute,
 }
 
-func (c Config) withDefaults() Config {
-	d := Defaults
-	set := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	if c.Dir == "" {
-		c.Dir = d.Dir
-	}
-	if len(c.Sizes) == 0 {
-		c.Sizes = d.Sizes
-	}
-	if c.Seed == 0 {
-		c.Seed = d.Seed
-	}
-	if len(c.Targets) == 0 {
-		c.Targets = d.Targets
-	}
-	if c.Rounds == 0 {
-		c.Rounds = d.Rounds
-	}
-	set(&c.Duration, d.Duration)
-	set(&c.Warmup, d.Warmup)
-	set(&c.Timeout, d.Timeout)
-	set(&c.RateDuration, d.RateDuration)
-	set(&c.MaxTime, d.MaxTime)
-	if c.Connections == 0 {
-		c.Connections = d.Connections
-	}
-	if c.Threads == 0 {
-		c.Threads = d.Threads
-	}
-	if c.RateConnections == 0 {
-		c.RateConnections = d.RateConnections
-	}
-	if c.ColdStarts == 0 {
-		c.ColdStarts = d.ColdStarts
-	}
-	return c
-}
-
 func (c Config) check() error {
 	var errs []error
 	for _, t := range c.Targets {
@@ -144,8 +101,8 @@ func (c Config) check() error {
 			errs = append(errs, fmt.Errorf("unknown target %q (known: %v)", t, AllTargets))
 		}
 	}
-	if c.Rounds < 1 || c.Duration < 100*time.Millisecond || c.Connections < 1 || c.Threads < 1 {
-		errs = append(errs, errors.New("rounds, connections and threads must be at least 1 and a turn at least 100ms"))
+	if c.Rounds < 1 || c.Duration < 100*time.Millisecond || c.Connections < 1 || c.Threads < 1 || len(c.Sizes) == 0 || c.MaxTime <= 0 {
+		errs = append(errs, errors.New("rounds, connections and threads must be at least 1, a turn at least 100ms, and there must be a size and a time limit"))
 	}
 	return errors.Join(errs...)
 }
@@ -165,7 +122,6 @@ type runner struct {
 // Run measures what cfg says and returns the report. It stops every
 // process it started before it returns, also when ctx ends (Ctrl-C).
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	cfg = cfg.withDefaults()
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
