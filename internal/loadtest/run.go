@@ -207,18 +207,18 @@ func (r *runner) prepare(ctx context.Context) error {
 			return err
 		}
 		d.Cached, d.CachedWarm, d.CachedEnd = -1, -1, -1
-		if d.Cached, err = Resident(d.Data); err != nil {
+		if d.Cached, err = resident(d.Data); err != nil {
 			return err
 		}
 		if !cfg.ColdCache && d.Cached < 0.999 {
 			r.pr.Printf("page cache: %.0f%% of %s is in it; reading it and its index once", 100*d.Cached, d.Name())
 			for _, path := range []string{d.Data, d.Index} {
-				if err := Warm(ctx, path, func(done, total int64) { r.pr.Bar("warm", done, total) }); err != nil {
+				if err := warm(ctx, path, func(done, total int64) { r.pr.Bar("warm", done, total) }); err != nil {
 					return err
 				}
 			}
 			d.Warmed = true
-			if d.CachedWarm, err = Resident(d.Data); err != nil {
+			if d.CachedWarm, err = resident(d.Data); err != nil {
 				return err
 			}
 		}
@@ -232,7 +232,7 @@ func (r *runner) prepare(ctx context.Context) error {
 // less than at the start means some turns read from the disk.
 func (r *runner) cacheAtEnd() {
 	for _, d := range r.rep.Datasets {
-		if c, err := Resident(d.Data); err == nil {
+		if c, err := resident(d.Data); err == nil {
 			d.CachedEnd = c
 		}
 	}
