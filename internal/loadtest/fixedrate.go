@@ -3,20 +3,22 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/valyala/fasthttp"
 )
 
 // fixedRate sends requests for random lines at a constant rate, whatever
-// the server's answers take (an open loop, unlike wrk's closed one), with
-// vegeta's attacker, which starts another worker rather than send a due
-// request late: so a server that falls behind shows its queue in the
-// latencies instead of hiding it by slowing the rate.
+// the server's answers take (an open loop, unlike wrk's closed one), and
+// measures each one's latency from the moment it was due, not from when a
+// busy client got round to sending it: so a server that falls behind shows
+// its queue in the latencies instead of hiding it by slowing the rate.
 type fixedRate struct {
 	// Rate is the requests per second; Duration how long to send them.
 	Rate     float64
@@ -43,59 +45,117 @@ type rateResult struct {
 	P50, P90, P99, P999, Max time.Duration
 }
 
-// countPacer is vegeta's constant pacer that stops after total requests,
-// so that a run sends exactly Rate × Duration of them.
-type countPacer struct {
-	vegeta.ConstantPacer
-	total uint64
-}
-
-func (p countPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool) {
-	if hits >= p.total {
-		return 0, true
-	}
-	return p.ConstantPacer.Pace(elapsed, hits)
-}
-
 // Run sends the requests to base ("http://127.0.0.1:PORT").
 func (f fixedRate) Run(ctx context.Context, base string) (rateResult, error) {
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		return rateResult{}, fmt.Errorf("fixed rate: %s: load goes to 127.0.0.1 only", base)
 	}
-	if f.Rate < 1 || f.Duration <= 0 {
+	if f.Rate <= 0 || f.Duration <= 0 {
 		return rateResult{}, fmt.Errorf("fixed rate: rate %v and duration %v must be positive", f.Rate, f.Duration)
 	}
-	conns, timeout := f.Connections, f.Timeout
+	conns := f.Connections
 	if conns <= 0 {
 		conns = 128
 	}
+	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	var mu sync.Mutex // the targeter runs in every worker
-	r := rand.New(rand.NewPCG(f.Seed, 0))
-	targeter := func(t *vegeta.Target) error {
-		mu.Lock()
-		n := 1 + r.Int64N(max(f.Lines, 1))
-		mu.Unlock()
-		t.Method, t.URL = "GET", base+"/lines/"+strconv.FormatInt(n, 10)
-		return nil
+	addr := strings.TrimPrefix(base, "http://")
+
+	total := int64(f.Rate * f.Duration.Seconds())
+	due := make(chan time.Time, conns)
+	type tally struct {
+		lat    []time.Duration
+		errors int64
 	}
-	pacer := countPacer{vegeta.ConstantPacer{Freq: int(f.Rate), Per: time.Second}, uint64(f.Rate * f.Duration.Seconds())}
-	atk := vegeta.NewAttacker(vegeta.MaxConnections(conns), vegeta.Timeout(timeout), vegeta.Redirects(vegeta.NoFollow))
-	defer context.AfterFunc(ctx, func() { atk.Stop() })()
-	var m vegeta.Metrics
-	var errors int64
-	for res := range atk.Attack(targeter, pacer, 0, "lines-bench") {
-		m.Add(res)
-		if res.Error != "" || res.Code/100 != 2 {
-			errors++
+	tallies := make([]tally, conns)
+	var wg sync.WaitGroup
+	client := &fasthttp.HostClient{Addr: addr, Name: "lines-bench", MaxConns: conns, MaxIdemponentCallAttempts: 1}
+	defer client.CloseIdleConnections()
+	for w := range conns {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(f.Seed, uint64(w)))
+			t := &tallies[w]
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.Header.SetHost(addr)
+			path := make([]byte, 0, 32)
+			for at := range due {
+				path = strconv.AppendInt(append(path[:0], "/lines/"...), 1+r.Int64N(max(f.Lines, 1)), 10)
+				req.SetRequestURIBytes(path)
+				// A request sent early (see below) counts from when it
+				// was sent; one sent late, from when it was due: the
+				// earlier of the two.
+				from := time.Now()
+				if at.Before(from) {
+					from = at
+				}
+				err := client.DoDeadline(req, resp, from.Add(timeout))
+				t.lat = append(t.lat, time.Since(from))
+				if err != nil || resp.StatusCode()/100 != 2 {
+					t.errors++
+				}
+			}
+		})
+	}
+
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / f.Rate)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var sent int64
+send:
+	for ; sent < total; sent++ {
+		// Waking a timer per request costs more than the request at these
+		// rates: requests go out in bursts up to a millisecond early, and
+		// never later than the client can manage.
+		at := start.Add(time.Duration(sent) * interval)
+		if wait := time.Until(at); wait > time.Millisecond {
+			timer.Reset(wait - time.Millisecond)
+			select {
+			case <-ctx.Done():
+				break send
+			case <-timer.C:
+			}
+		}
+		select {
+		case due <- at:
+		case <-ctx.Done():
+			break send
 		}
 	}
-	m.Close()
+	elapsed := time.Since(start)
+	close(due)
+	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return rateResult{}, err
 	}
-	return rateResult{Rate: float64(pacer.Freq), Achieved: m.Rate, Sent: int64(m.Requests), Errors: errors,
-		P50: m.Latencies.P50, P90: m.Latencies.P90, P99: m.Latencies.P99, P999: m.Latencies.Quantile(0.999), Max: m.Latencies.Max}, nil
+
+	var lat []time.Duration
+	res := rateResult{Rate: f.Rate, Sent: sent, Achieved: float64(sent) / elapsed.Seconds()}
+	for _, t := range tallies {
+		lat = append(lat, t.lat...)
+		res.Errors += t.errors
+	}
+	slices.Sort(lat)
+	res.P50, res.P90, res.P99, res.P999 = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 99.9)
+	if len(lat) > 0 {
+		res.Max = lat[len(lat)-1]
+	}
+	return res, nil
+}
+
+// Percentile returns the p-th percentile (0 to 100) of sorted latencies,
+// the smallest value that at least p% of them do not exceed; zero for
+// none.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	// The small subtraction keeps 99.9% of 1000 at 999, not 1000, despite
+	// the rounding of 99.9/100.
+	i := int(math.Ceil(p/100*float64(len(sorted))-1e-9)) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }

@@ -54,3 +54,17 @@ func TestFixedRateStopsWithContext(t *testing.T) {
 	_, err := fixedRate{Rate: 10, Duration: time.Hour, Lines: 10}.Run(ctx, srv.URL)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+func TestPercentile(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 1000; i++ {
+		ds = append(ds, time.Duration(i))
+	}
+	assert.Equal(t, time.Duration(500), Percentile(ds, 50))
+	assert.Equal(t, time.Duration(990), Percentile(ds, 99))
+	assert.Equal(t, time.Duration(999), Percentile(ds, 99.9))
+	assert.Equal(t, time.Duration(1000), Percentile(ds, 100))
+	assert.Equal(t, time.Duration(1), Percentile(ds, 0))
+	assert.Zero(t, Percentile(nil, 50))
+	assert.Equal(t, time.Duration(7), Percentile([]time.Duration{7}, 99.9))
+}

@@ -389,7 +389,7 @@ func (r *runner) fixedRates(ctx context.Context) (map[string]*rateResult, error)
 			t.label, fmtRPS(res.Rate), fmtRPS(res.Achieved), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999), fmtCount(res.Errors))
 	}
 	if len(rates) > 0 {
-		r.rep.Notes = append(r.rep.Notes, "The fixed-rate client is vegeta's attacker with a constant pacer, on the same CPUs, so its own cost is in its latencies; "+
+		r.rep.Notes = append(r.rep.Notes, "The fixed-rate client is fasthttp's client with a pacer, on the same CPUs, so its own cost is in its latencies; "+
 			"a rate it could not keep up shows as a rate sent below the rate asked.")
 	}
 	return rates, nil
