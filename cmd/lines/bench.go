@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/term"
 
@@ -48,14 +47,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: lines bench takes only flags, got %q", errUsage, pos)
 	}
 	cfg := loadtest.Config{
-		Dir: *dir, Seed: *seed, Rounds: *rounds, Duration: *duration, Warmup: orNone(*warmup),
+		Dir: *dir, Seed: *seed, Rounds: *rounds, Duration: *duration, Warmup: *warmup,
 		Connections: *conns, Threads: *threads, Timeout: *timeout,
-		RateDuration: orNone(*rateDuration), RateConnections: *rateConns,
-		BinDir: *bin, ColdCache: *coldCache, MaxTime: *maxTime, Command: commandLine(args),
-	}
-	cfg.ColdStarts = *coldStarts
-	if cfg.ColdStarts == 0 {
-		cfg.ColdStarts = -1
+		RateDuration: *rateDuration, RateConnections: *rateConns,
+		ColdStarts: *coldStarts, BinDir: *bin, ColdCache: *coldCache, MaxTime: *maxTime, Command: commandLine(args),
 	}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := loadtest.ParseSize(s)
@@ -88,15 +83,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "wrote %s\n", *markdown)
 	}
 	return nil
-}
-
-// orNone turns a flag's 0 ("none") into the negative duration that
-// loadtest.Config reads as none, since its zero means the default.
-func orNone(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 func writeMarkdown(path string, rep *loadtest.Report) error {

@@ -1,10 +1,9 @@
 package loadtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,7 +45,7 @@ func (r *runner) bigRange(ctx context.Context) error {
 	}
 	d := r.rep.Datasets[0]
 	r.pr.Printf("big range: the shard's memory while it serves all of %s as one range", d.Name())
-	m, err := measureRangeMemory(ctx, r.ps, r.bins.Lineserver, d)
+	m, err := r.measureRangeMemory(ctx, d)
 	if err != nil {
 		return fmt.Errorf("big range: %w", err)
 	}
@@ -62,10 +61,11 @@ const sampleEvery = 100 * time.Millisecond
 
 // measureRangeMemory starts a shard over d, has it serve one range of
 // RangeLines lines, samples its idle memory for a second, then reads
-// /lines/1..-1 to its end, comparing it with the file, while sampling.
-func measureRangeMemory(ctx context.Context, ps *Procs, bin string, d *Dataset) (RangeMemory, error) {
+// /lines/1..-1 to its end while sampling, and compares its SHA-256 with
+// the file's.
+func (r *runner) measureRangeMemory(ctx context.Context, d *Dataset) (RangeMemory, error) {
 	m := RangeMemory{Dataset: d.Name(), Size: d.Size}
-	s, err := startShard(ctx, ps, bin, "bigrange", d, 1, d.Lines)
+	s, err := r.startShard(ctx, "bigrange", d, 1, d.Lines)
 	if err != nil {
 		return m, err
 	}
@@ -77,59 +77,39 @@ func measureRangeMemory(ctx context.Context, ps *Procs, bin string, d *Dataset) 
 		return m, err
 	}
 
-	idle := Sample([]int{pid}, sampleEvery)
+	idle := sample([]int{pid}, sampleEvery)
 	select {
 	case <-ctx.Done():
 	case <-time.After(time.Second):
 	}
 	m.Before = idle.Stop()[pid]
 
+	body := sha256.New()
+	busy := sample([]int{pid}, sampleEvery)
+	start := time.Now()
+	m.Got, err = get(ctx, client, s.url+"/lines/1..-1", body)
+	m.Took = time.Since(start)
+	m.During = busy.Stop()[pid]
+	m.Samples = busy.n
+	if err != nil {
+		return m, err
+	}
 	f, err := os.Open(d.Data)
 	if err != nil {
 		return m, err
 	}
 	defer f.Close()
-	c := &comparer{want: bufio.NewReaderSize(f, 1<<20), same: true}
-	busy := Sample([]int{pid}, sampleEvery)
-	start := time.Now()
-	m.Got, err = get(ctx, client, s.url+"/lines/1..-1", c)
-	m.Took = time.Since(start)
-	m.During = busy.Stop()[pid]
-	m.Samples = busy.samples()
-	if err != nil {
+	file := sha256.New()
+	if _, err := io.Copy(file, f); err != nil {
 		return m, err
 	}
-	m.Exact = c.end() && m.Got == d.Size
+	m.Exact = m.Got == d.Size && bytes.Equal(body.Sum(nil), file.Sum(nil))
 	select {
 	case <-s.proc.Done():
-		return m, fmt.Errorf("the shard exited during the range (%v); its log: %s", s.proc.Err(), ps.logPath(s.proc))
+		return m, fmt.Errorf("the shard exited during the range (%v); its log: %s", s.proc.Err(), r.ps.logPath(s.proc))
 	default:
 	}
 	return m, nil
-}
-
-// comparer checks what is written to it against want, byte for byte.
-type comparer struct {
-	want *bufio.Reader
-	buf  []byte
-	same bool
-}
-
-func (c *comparer) Write(p []byte) (int, error) {
-	if cap(c.buf) < len(p) {
-		c.buf = make([]byte, len(p))
-	}
-	got, _ := io.ReadFull(c.want, c.buf[:len(p)])
-	if got != len(p) || !bytes.Equal(p, c.buf[:got]) {
-		c.same = false
-	}
-	return len(p), nil
-}
-
-// end says whether all that was written equals want, which ends there.
-func (c *comparer) end() bool {
-	_, err := c.want.ReadByte()
-	return c.same && errors.Is(err, io.EOF)
 }
 
 // get GETs url, which must answer 200, and copies its body to w to the

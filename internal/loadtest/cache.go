@@ -9,10 +9,10 @@ import (
 	"unsafe"
 )
 
-// Resident returns the fraction of the file at path that is in the page
+// resident returns the fraction of the file at path that is in the page
 // cache, as mincore(2) sees it through a read-only mapping (which faults
 // nothing in). An empty file counts as cached.
-func Resident(path string) (float64, error) {
+func resident(path string) (float64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -49,11 +49,11 @@ func Resident(path string) (float64, error) {
 	return float64(resident) / float64(total), nil
 }
 
-// Warm reads the file at path once, so that its pages are in the page
+// warm reads the file at path once, so that its pages are in the page
 // cache, unless they nearly all are already. progress, if not nil, is
 // called with the bytes read and the file's size.
-func Warm(ctx context.Context, path string, progress func(done, total int64)) error {
-	if r, err := Resident(path); err != nil || r >= 0.999 {
+func warm(ctx context.Context, path string, progress func(done, total int64)) error {
+	if r, err := resident(path); err != nil || r >= 0.999 {
 		return err
 	}
 	f, err := os.Open(path)

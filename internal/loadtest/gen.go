@@ -15,7 +15,7 @@ import (
 	"github.com/lineserver/lineserver/internal/index"
 )
 
-// generatorVersion changes whenever Generate writes other bytes for the
+// generatorVersion changes whenever generate writes other bytes for the
 // same size and seed, so that a file kept from an older version is made
 // again rather than reused.
 const generatorVersion = 1
@@ -60,12 +60,12 @@ func newRand(seed uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 }
 
-// Generate writes exactly size bytes of text lines to w and returns the
+// generate writes exactly size bytes of text lines to w and returns the
 // number of lines: the same bytes for the same size and seed. Lengths
 // follow lineLength; one line in a hundred ends with "\r\n"; the last line
 // is cut to fit and still ends with '\n'. progress, if not nil, is called
 // now and then with the bytes written so far.
-func Generate(ctx context.Context, w io.Writer, size int64, seed uint64, progress func(done int64)) (lines int64, err error) {
+func generate(ctx context.Context, w io.Writer, size int64, seed uint64, progress func(done int64)) (lines int64, err error) {
 	r := newRand(seed)
 	text := make([]byte, 0, textSize+16)
 	for len(text) < textSize {
@@ -170,7 +170,7 @@ func ensureData(ctx context.Context, dir string, size int64, seed uint64, progre
 	var lines int64
 	err := atomicfile.Write(base, func(f *os.File) (err error) {
 		bw := bufio.NewWriterSize(f, 4<<20)
-		if lines, err = Generate(ctx, bw, size, seed, func(done int64) { progress("generate", done, size) }); err != nil {
+		if lines, err = generate(ctx, bw, size, seed, func(done int64) { progress("generate", done, size) }); err != nil {
 			return err
 		}
 		return bw.Flush()

@@ -12,31 +12,31 @@ import (
 	"github.com/lineserver/lineserver/internal/index"
 )
 
-func generate(t *testing.T, size int64, seed uint64) ([]byte, int64) {
+func generated(t *testing.T, size int64, seed uint64) ([]byte, int64) {
 	t.Helper()
 	var b bytes.Buffer
-	n, err := Generate(context.Background(), &b, size, seed, nil)
+	n, err := generate(context.Background(), &b, size, seed, nil)
 	require.NoError(t, err)
 	return b.Bytes(), n
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {
-	a, na := generate(t, 3e6, 7)
-	b, nb := generate(t, 3e6, 7)
-	c, _ := generate(t, 3e6, 8)
+	a, na := generated(t, 3e6, 7)
+	b, nb := generated(t, 3e6, 7)
+	c, _ := generated(t, 3e6, 8)
 	assert.Equal(t, na, nb)
 	assert.True(t, bytes.Equal(a, b), "same size and seed, same bytes")
 	assert.False(t, bytes.Equal(a, c), "another seed, other bytes")
 	// A smaller file of the same seed is the larger one's start, but for
 	// its last line, which is cut to fit.
-	small, _ := generate(t, 1e6, 7)
+	small, _ := generated(t, 1e6, 7)
 	cut := bytes.LastIndexByte(small[:len(small)-1], '\n') + 1
 	assert.Equal(t, a[:cut], small[:cut])
 }
 
 func TestGenerateSizeAndLines(t *testing.T) {
 	for _, size := range []int64{1, 2, 100, 4096, 1e6 + 3} {
-		data, lines := generate(t, size, 1)
+		data, lines := generated(t, size, 1)
 		require.Len(t, data, int(size))
 		assert.Equal(t, byte('\n'), data[len(data)-1], "the last line ends with a newline")
 		assert.Equal(t, int64(bytes.Count(data, []byte("\n"))), lines)
@@ -44,7 +44,7 @@ func TestGenerateSizeAndLines(t *testing.T) {
 }
 
 func TestGenerateVariety(t *testing.T) {
-	data, lines := generate(t, 20e6, 1)
+	data, lines := generated(t, 20e6, 1)
 	var empty, short, medium, long, veryLong, crlf int
 	for line := range bytes.Lines(data) {
 		n := len(line) - 1
@@ -127,7 +127,7 @@ func BenchmarkGenerate(b *testing.B) {
 	const size = 64 << 20
 	b.SetBytes(size)
 	for b.Loop() {
-		if _, err := Generate(context.Background(), discard{}, size, 1, nil); err != nil {
+		if _, err := generate(context.Background(), discard{}, size, 1, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

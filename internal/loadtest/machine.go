@@ -1,14 +1,13 @@
 package loadtest
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // Machine describes where a run took place.
@@ -25,20 +24,24 @@ type Machine struct {
 	LoadBefore, LoadAfter string
 }
 
-// readMachine describes this machine, asking wrk and nginx at the given
-// paths (empty for none) for their versions.
+// readMachine describes this machine (procfs), asking wrk and nginx at
+// the given paths (empty for none) for their versions.
 func readMachine(wrk, nginx string) Machine {
 	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: loadAverage()}
-	m.CPU = procField("/proc/cpuinfo", "model name")
-	if kb, err := strconv.ParseInt(strings.Fields(procField("/proc/meminfo", "MemTotal") + " 0")[0], 10, 64); err == nil {
-		m.Memory = kb << 10
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
+			m.CPU = cpus[0].ModelName
+		}
+		if mem, err := fs.Meminfo(); err == nil && mem.MemTotalBytes != nil {
+			m.Memory = int64(*mem.MemTotalBytes)
+		}
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
 	if wrk != "" {
 		out, _ := exec.Command(wrk, "-v").CombinedOutput()
-		m.Wrk = strings.TrimPrefix(firstWord2(out), "wrk ")
+		m.Wrk, _, _ = strings.Cut(strings.TrimPrefix(string(out), "wrk "), " ")
 	}
 	if nginx != "" {
 		out, _ := exec.Command(nginx, "-v").CombinedOutput()
@@ -47,39 +50,17 @@ func readMachine(wrk, nginx string) Machine {
 	return m
 }
 
-// firstWord2 is the first two words of out's first line ("wrk 4.1.0").
-func firstWord2(out []byte) string {
-	line, _, _ := bytes.Cut(out, []byte("\n"))
-	f := strings.Fields(string(line))
-	return strings.Join(f[:min(2, len(f))], " ")
-}
-
 // loadAverage is the 1, 5 and 15 minute load averages, "0.52 0.58 0.59".
 func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
+	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return "unknown"
 	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
-}
-
-// procField returns the value of the first "name: value" line of a /proc
-// file.
-func procField(path, name string) string {
-	f, err := os.Open(path)
+	l, err := fs.LoadAvg()
 	if err != nil {
-		return ""
+		return "unknown"
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == name {
-			return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
-		}
-	}
-	return ""
+	return fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
 }
 
 // String is a one-line description: "2 CPUs (AMD EPYC), 23.4 GiB memory,

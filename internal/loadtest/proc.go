@@ -1,18 +1,17 @@
 package loadtest
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Procs starts processes and stops every one it started: each runs in a
@@ -128,62 +127,37 @@ func (ps *Procs) StopAll(grace time.Duration) {
 
 // Memory is what /proc/PID/status says of a process's memory.
 type Memory struct {
-	// RSS is the resident set now (VmRSS), HWM its peak so far (VmHWM).
-	RSS, HWM int64
-	// Anon and File split RSS into anonymous memory and file pages.
-	Anon, File int64
+	// RSS is the resident set now (VmRSS), HWM its peak so far (VmHWM),
+	// Anon the anonymous part of RSS (RssAnon): heap and stacks, not the
+	// pages of files it maps.
+	RSS, HWM, Anon int64
 }
 
-// readMemory reads the memory of process pid.
+// readMemory reads the memory of process pid (procfs).
 func readMemory(pid int) (Memory, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return Memory{}, err
 	}
-	defer f.Close()
-	return parseStatus(f)
-}
-
-func parseStatus(r io.Reader) (Memory, error) {
-	var m Memory
-	fields := map[string]*int64{"VmRSS:": &m.RSS, "VmHWM:": &m.HWM, "RssAnon:": &m.Anon, "RssFile:": &m.File}
-	found := 0
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 {
-			continue
-		}
-		if p, ok := fields[f[0]]; ok {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				return Memory{}, fmt.Errorf("%s %q: %w", f[0], f[1], err)
-			}
-			*p = kb << 10
-			found++
-		}
-	}
-	if err := sc.Err(); err != nil {
+	s, err := p.NewStatus()
+	if err != nil {
 		return Memory{}, err
 	}
-	if m.RSS == 0 && m.HWM == 0 && found == 0 {
-		return Memory{}, errors.New("no VmRSS or VmHWM in the status (a kernel thread or a zombie)")
-	}
-	return m, nil
+	return Memory{RSS: int64(s.VmRSS), HWM: int64(s.VmHWM), Anon: int64(s.RssAnon)}, nil
 }
 
 // sampler reads the memory of some processes every interval and keeps
-// the largest of each of its figures for each process.
+// the largest of each of its figures for each process. Its goroutine
+// alone touches peak and n until Stop returns.
 type sampler struct {
-	stop chan struct{}
-	done chan struct{}
-	mu   sync.Mutex
-	peak map[int]Memory
-	n    int
+	stop, done chan struct{}
+	peak       map[int]Memory
+	// n is how many times the processes were read.
+	n int
 }
 
-// Sample starts sampling pids every interval until Stop.
-func Sample(pids []int, interval time.Duration) *sampler {
+// sample starts sampling pids every interval until Stop.
+func sample(pids []int, interval time.Duration) *sampler {
 	s := &sampler{stop: make(chan struct{}), done: make(chan struct{}), peak: make(map[int]Memory)}
 	go func() {
 		defer close(s.done)
@@ -192,14 +166,10 @@ func Sample(pids []int, interval time.Duration) *sampler {
 		for {
 			for _, pid := range pids {
 				if m, err := readMemory(pid); err == nil {
-					s.mu.Lock()
 					s.peak[pid] = maxMemory(s.peak[pid], m)
-					s.mu.Unlock()
 				}
 			}
-			s.mu.Lock()
 			s.n++
-			s.mu.Unlock()
 			select {
 			case <-s.stop:
 				return
@@ -215,67 +185,24 @@ func Sample(pids []int, interval time.Duration) *sampler {
 func (s *sampler) Stop() map[int]Memory {
 	close(s.stop)
 	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.peak
-}
-
-// samples is how many times the processes were read so far.
-func (s *sampler) samples() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n
 }
 
 // maxMemory is the largest of each figure of a and b.
 func maxMemory(a, b Memory) Memory {
-	return Memory{RSS: max(a.RSS, b.RSS), HWM: max(a.HWM, b.HWM), Anon: max(a.Anon, b.Anon), File: max(a.File, b.File)}
+	return Memory{RSS: max(a.RSS, b.RSS), HWM: max(a.HWM, b.HWM), Anon: max(a.Anon, b.Anon)}
 }
-
-// clockTick is the unit of utime and stime in /proc/PID/stat: USER_HZ,
-// 100 on every Linux that Go runs on.
-const clockTick = 10 * time.Millisecond
 
 // groupCPU is the CPU time (user and system) that the live processes of
-// the given process groups have used so far. A group leader's children,
-// such as nginx's workers, count with it.
+// the given process groups have used so far (procfs). A group leader's
+// children, such as nginx's workers, count with it.
 func groupCPU(pgids []int) time.Duration {
-	want := map[int]bool{}
-	for _, g := range pgids {
-		want[g] = true
-	}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var total time.Duration
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		if pgrp, cpu, ok := parseStat(string(b)); ok && want[pgrp] {
-			total += cpu
+	procs, _ := procfs.AllProcs()
+	var seconds float64
+	for _, p := range procs {
+		if s, err := p.Stat(); err == nil && slices.Contains(pgids, s.PGRP) {
+			seconds += s.CPUTime()
 		}
 	}
-	return total
-}
-
-// parseStat reads the process group and the CPU time from the text of
-// /proc/PID/stat. The command name in parentheses may hold spaces and
-// parentheses, so fields are counted from the last ')'.
-func parseStat(s string) (pgrp int, cpu time.Duration, ok bool) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	// After ")": state(3) ppid(4) pgrp(5) ... utime(14) stime(15).
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, 0, false
-	}
-	pgrp, err1 := strconv.Atoi(f[2])
-	utime, err2 := strconv.ParseInt(f[11], 10, 64)
-	stime, err3 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return 0, 0, false
-	}
-	return pgrp, time.Duration(utime+stime) * clockTick, true
+	return time.Duration(seconds * float64(time.Second))
 }

@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/jedib0t/go-pretty/v6/table"
+	"github.com/jedib0t/go-pretty/v6/text"
 )
 
 // fmtDur writes a latency in milliseconds with three significant digits.
@@ -27,22 +31,7 @@ func fmtDur(d time.Duration) string {
 }
 
 // fmtCount writes n with thousands separators: 1234567 is "1,234,567".
-func fmtCount(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func fmtCount(n int64) string { return humanize.Comma(n) }
 
 func fmtRPS(x float64) string { return fmtCount(int64(math.Round(x))) }
 
@@ -61,65 +50,44 @@ func fmtMem(n int64) string {
 	return formatBytes(n)
 }
 
-// table is a table of text cells that prints as aligned text or as a
-// Markdown table.
-type table struct {
-	head []string
-	rows [][]string
-	// right marks the columns aligned right (numbers).
-	right map[int]bool
-}
+// reportStyle prints a table's text as columns with no rules or borders;
+// Markdown takes no more from it than the header as written.
+var reportStyle = func() table.Style {
+	s := table.StyleDefault
+	s.Options = table.OptionsNoBordersAndSeparators
+	s.Format.Header = text.FormatDefault
+	return s
+}()
 
-func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
-
-func (t *table) text(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, row := range append([][]string{t.head}, t.rows...) {
-		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
-	}
-	tw.Flush()
-}
-
-func (t *table) markdown(w io.Writer) {
-	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
-	cells := make([]string, len(t.head))
-	for i, h := range t.head {
-		cells[i] = esc(h)
-	}
-	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-	for i := range t.head {
-		if t.right[i] {
-			cells[i] = "---:"
-		} else {
-			cells[i] = "---"
+// newTable is a table (go-pretty) with the header head, whose columns
+// align right, as numbers do, except those numbered (from 0) in left.
+func newTable(head []string, left ...int) table.Writer {
+	t := table.NewWriter()
+	t.SetStyle(reportStyle)
+	var row table.Row
+	var cols []table.ColumnConfig
+	for i, h := range head {
+		row = append(row, h)
+		if !slices.Contains(left, i) {
+			cols = append(cols, table.ColumnConfig{Number: i + 1, Align: text.AlignRight})
 		}
 	}
-	fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-	for _, row := range t.rows {
-		for i := range cells {
-			cells[i] = ""
-			if i < len(row) {
-				cells[i] = esc(row[i])
-			}
-		}
-		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
-	}
+	t.AppendHeader(row)
+	t.SetColumnConfigs(cols)
+	return t
 }
 
-func (r *Report) loadTable() *table {
-	t := &table{
-		head: []string{"target", "req/s", "rounds (min–max)", "p50", "p99", "p99.9", "errors",
-			"server CPU/req", "of which shards", "req/s per server core", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"},
-		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true, 11: true, 12: true, 13: true},
-	}
+func (r *Report) loadTable() table.Writer {
+	t := newTable([]string{"target", "req/s", "rounds (min–max)", "p50", "p99", "p99.9", "errors",
+		"server CPU/req", "of which shards", "req/s per server core", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"}, 0, 2)
 	for _, row := range r.Rows {
 		perCore := "–"
 		if row.ServerCPU > 0 {
 			perCore = fmtRPS(float64(time.Second) / float64(row.ServerCPU))
 		}
-		t.add(row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin)+"–"+fmtRPS(row.RPSMax),
+		t.AppendRow(table.Row{row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin) + "–" + fmtRPS(row.RPSMax),
 			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row),
-			fmtCPU(row.ServerCPU), fmtCPU(row.ShardCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS))
+			fmtCPU(row.ServerCPU), fmtCPU(row.ShardCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS)})
 	}
 	return t
 }
@@ -144,28 +112,22 @@ func fmtErrors(row Row) string {
 
 // routingTable sets each front door before 3 shards beside the same
 // before 1,000.
-func (r *Report) routingTable() *table {
-	t := &table{
-		head:  []string{"front door", "req/s, 3 shards", "req/s, 1,000 shards", "1,000 / 3", "front door CPU/req, 3 shards", "front door CPU/req, 1,000 shards"},
-		right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true},
-	}
+func (r *Report) routingTable() table.Writer {
+	t := newTable([]string{"front door", "req/s, 3 shards", "req/s, 1,000 shards", "1,000 / 3", "front door CPU/req, 3 shards", "front door CPU/req, 1,000 shards"}, 0)
 	for _, door := range []string{"nginx", "router"} {
 		i3, i1000 := r.row(door+"3"), r.row(door+"1000")
 		if i3 < 0 || i1000 < 0 || r.Rows[i3].RPS == 0 {
 			continue
 		}
 		a, b := r.Rows[i3], r.Rows[i1000]
-		t.add(door, fmtRPS(a.RPS), fmtRPS(b.RPS), fmt.Sprintf("%.2f", b.RPS/a.RPS), fmtCPU(a.ServerCPU-a.ShardCPU), fmtCPU(b.ServerCPU-b.ShardCPU))
+		t.AppendRow(table.Row{door, fmtRPS(a.RPS), fmtRPS(b.RPS), fmt.Sprintf("%.2f", b.RPS/a.RPS), fmtCPU(a.ServerCPU - a.ShardCPU), fmtCPU(b.ServerCPU - b.ShardCPU)})
 	}
 	return t
 }
 
 // rangeTable sets ranges of lines beside single lines, by the line.
-func (r *Report) rangeTable() *table {
-	t := &table{
-		head:  []string{"target", "lines/request", "req/s", "lines/s", "MB/s", "server CPU/line", "errors"},
-		right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true},
-	}
+func (r *Report) rangeTable() table.Writer {
+	t := newTable([]string{"target", "lines/request", "req/s", "lines/s", "MB/s", "server CPU/line", "errors"}, 0)
 	if r.row("range") < 0 {
 		return t
 	}
@@ -175,8 +137,8 @@ func (r *Report) rangeTable() *table {
 			continue
 		}
 		row := r.Rows[i]
-		t.add(row.Label, fmtCount(row.Span), fmtRPS(row.RPS), fmtRPS(row.RPS*float64(row.Span)),
-			fmt.Sprintf("%.0f", r.megabytesPerSecond(name)), fmtCPU(row.ServerCPU/time.Duration(row.Span)), fmtErrors(row))
+		t.AppendRow(table.Row{row.Label, fmtCount(row.Span), fmtRPS(row.RPS), fmtRPS(row.RPS * float64(row.Span)),
+			fmt.Sprintf("%.0f", r.megabytesPerSecond(name)), fmtCPU(row.ServerCPU / time.Duration(row.Span)), fmtErrors(row)})
 	}
 	return t
 }
@@ -199,14 +161,11 @@ func (r *Report) megabytesPerSecond(target string) float64 {
 }
 
 // memoryTable is the big range's.
-func (r *Report) memoryTable() *table {
-	t := &table{
-		head:  []string{"range", "bytes received", "byte-exact", "took", "samples", "RssAnon before", "RssAnon during", "growth", "VmRSS before", "VmRSS during"},
-		right: map[int]bool{1: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true},
-	}
+func (r *Report) memoryTable() table.Writer {
+	t := newTable([]string{"range", "bytes received", "byte-exact", "took", "samples", "RssAnon before", "RssAnon during", "growth", "VmRSS before", "VmRSS during"}, 0, 2)
 	if m := r.RangeMemory; m != nil {
-		t.add("/lines/1..-1 of "+m.Dataset, fmtCount(m.Got), yesNo(m.Exact), fmtDur(m.Took), strconv.Itoa(m.Samples),
-			formatBytes(m.Before.Anon), formatBytes(m.During.Anon), signedBytes(m.Growth()), formatBytes(m.Before.RSS), formatBytes(m.During.RSS))
+		t.AppendRow(table.Row{"/lines/1..-1 of " + m.Dataset, fmtCount(m.Got), yesNo(m.Exact), fmtDur(m.Took), strconv.Itoa(m.Samples),
+			formatBytes(m.Before.Anon), formatBytes(m.During.Anon), signedBytes(m.Growth()), formatBytes(m.Before.RSS), formatBytes(m.During.RSS)})
 	}
 	return t
 }
@@ -219,34 +178,31 @@ func signedBytes(n int64) string {
 	return "+" + formatBytes(n)
 }
 
-func (r *Report) rateTable() *table {
-	t := &table{
-		head:  []string{"target", "rate asked", "rate sent", "p50", "p90", "p99", "p99.9", "max", "errors"},
-		right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true},
-	}
+func (r *Report) rateTable() table.Writer {
+	t := newTable([]string{"target", "rate asked", "rate sent", "p50", "p90", "p99", "p99.9", "max", "errors"}, 0)
 	for _, row := range r.Rows {
 		if q := row.Rate; q != nil {
-			t.add(row.Label, fmtRPS(q.Rate), fmtRPS(q.Achieved), fmtDur(q.P50), fmtDur(q.P90),
-				fmtDur(q.P99), fmtDur(q.P999), fmtDur(q.Max), fmtCount(q.Errors))
+			t.AppendRow(table.Row{row.Label, fmtRPS(q.Rate), fmtRPS(q.Achieved), fmtDur(q.P50), fmtDur(q.P90),
+				fmtDur(q.P99), fmtDur(q.P999), fmtDur(q.Max), fmtCount(q.Errors)})
 		}
 	}
 	return t
 }
 
-func (r *Report) coldTable() *table {
-	t := &table{head: []string{"data file", "median", "min", "max", "starts"}, right: map[int]bool{1: true, 2: true, 3: true, 4: true}}
+func (r *Report) coldTable() table.Writer {
+	t := newTable([]string{"data file", "median", "min", "max", "starts"}, 0)
 	for _, c := range r.Cold {
 		lo, hi := c.Times[0], c.Times[0]
 		for _, d := range c.Times {
 			lo, hi = min(lo, d), max(hi, d)
 		}
-		t.add(c.Dataset, fmtDur(c.Median()), fmtDur(lo), fmtDur(hi), strconv.Itoa(len(c.Times)))
+		t.AppendRow(table.Row{c.Dataset, fmtDur(c.Median()), fmtDur(lo), fmtDur(hi), strconv.Itoa(len(c.Times))})
 	}
 	return t
 }
 
-func (r *Report) ratioTable() *table {
-	t := &table{head: []string{"ratio of req/s", "whole run", "by round", "by server CPU/req"}, right: map[int]bool{1: true, 3: true}}
+func (r *Report) ratioTable() table.Writer {
+	t := newTable([]string{"ratio of req/s", "whole run", "by round", "by server CPU/req"}, 0, 2)
 	for _, q := range r.Ratios {
 		var rounds []string
 		for _, x := range q.Rounds {
@@ -256,36 +212,33 @@ func (r *Report) ratioTable() *table {
 		if q.ByCPU > 0 {
 			byCPU = fmt.Sprintf("%.2f", q.ByCPU)
 		}
-		t.add(q.Name, fmt.Sprintf("%.2f", q.Value), strings.Join(rounds, " "), byCPU)
+		t.AppendRow(table.Row{q.Name, fmt.Sprintf("%.2f", q.Value), strings.Join(rounds, " "), byCPU})
 	}
 	return t
 }
 
-func (r *Report) checkTable() *table {
-	t := &table{head: []string{"target", "want", "measured", "verdict"}, right: map[int]bool{2: true}}
+func (r *Report) checkTable() table.Writer {
+	t := newTable([]string{"target", "want", "measured", "verdict"}, 0, 1, 3)
 	for _, c := range r.Checks {
 		v := "met"
 		if !c.OK {
 			v = "MISSED"
 		}
-		t.add(c.Name, c.Want, c.Got, v)
+		t.AppendRow(table.Row{c.Name, c.Want, c.Got, v})
 	}
 	return t
 }
 
-func (r *Report) turnTable() *table {
-	t := &table{
-		head:  []string{"round", "target", "req/s", "p50", "p99", "p99.9", "non-2xx", "connect", "read", "write", "timeout"},
-		right: map[int]bool{0: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true, 9: true, 10: true},
-	}
+func (r *Report) turnTable() table.Writer {
+	t := newTable([]string{"round", "target", "req/s", "p50", "p99", "p99.9", "non-2xx", "connect", "read", "write", "timeout"}, 1)
 	for _, tn := range r.Turns {
 		res := tn.Result
 		label := tn.Target
 		if i := r.row(tn.Target); i >= 0 {
 			label = r.Rows[i].Label
 		}
-		t.add(strconv.Itoa(tn.Round), label, fmtRPS(res.RPS()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
-			fmtCount(res.Status), fmtCount(res.Connect), fmtCount(res.Read), fmtCount(res.Write), fmtCount(res.Timeout))
+		t.AppendRow(table.Row{strconv.Itoa(tn.Round), label, fmtRPS(res.RPS()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
+			fmtCount(res.Status), fmtCount(res.Connect), fmtCount(res.Read), fmtCount(res.Write), fmtCount(res.Timeout)})
 	}
 	return t
 }
@@ -310,6 +263,45 @@ func (d *Dataset) describe() string {
 	return s
 }
 
+// section is one table of the report: its title in the text, which has
+// no Every turn ("" there), its title and what it measures in Markdown.
+type section struct {
+	text, title, about string
+	table              table.Writer
+}
+
+func (r *Report) sections() []section {
+	return []section{
+		{"Maximum throughput (wrk, closed loop; means over the rounds)", "Maximum throughput",
+			"wrk, closed loop, random line numbers; requests per second and latencies are means over the rounds, memory the peak over them. " +
+				"Errors are responses of 400 or more plus socket errors and timeouts. " +
+				"Server CPU per request is what the target's own processes spent per answer (front door and shards; wrk apart). " +
+				"Requests per second per server core is 1 s divided by it: what one core would sustain for that target with no load generator beside it, " +
+				"the figure to plan capacity with.", r.loadTable()},
+		{"Fixed rate, half of each target's maximum (open loop; latency from when each request was due)", "Latency at a fixed rate",
+			"Half of each target's measured maximum, sent by an open-loop Go client; latency counts from the moment each request was due, so a queue shows.", r.rateTable()},
+		{"Cold start (process start to the first 200 of /lines/1)", "Cold start",
+			"From starting the process to its first 200 for /lines/1; the files are in the page cache.", r.coldTable()},
+		{"Routing, 3 shards against 1,000 (front door CPU/req: the servers' less the shards')", "Routing, 3 shards against 1,000",
+			"Each front door before a manifest of 3 shards and one of 1,000 that the same number of shard processes serve, " +
+				"so that only the routing differs. Front door CPU per request is the target's server CPU less its shards'.", r.routingTable()},
+		{"Ranges against single lines, by the line", "Ranges against single lines",
+			"The same whole-file shard asked for ranges of lines and for single lines, in the same run: " +
+				"lines per second are requests per second times the lines a request asks for; MB/s counts the responses with their headers; " +
+				"server CPU per line is the shard's CPU time over the lines it served.", r.rangeTable()},
+		{"Shard memory while serving the whole file as one range (max of samples every 100 ms)", "Shard memory while serving the whole file as one range",
+			"A shard of its own, asked for /lines/1..-1 after one range of 1,000 lines; " +
+				"the body read to its end as fast as the client goes and compared with the file. Before is the largest figure sampled " +
+				"over a second of idleness, during the largest while the body streamed, each sampled every 100 ms from /proc/PID/status. " +
+				"RssAnon is the shard's own memory (heap, stacks); VmRSS adds the pages of the files it maps, such as its binary.", r.memoryTable()},
+		{"Ratios", "Ratios", "By server CPU per request is the second's CPU time per request over the first's: " +
+			"what the ratio of requests per second would be if the servers' CPU were the only limit and wrk cost nothing. " +
+			"The ratio of ranges to single lines is by the line.", r.ratioTable()},
+		{"Targets", "Against the targets", "", r.checkTable()},
+		{"", "Every turn", "The turns in the order they ran (A B A B).", r.turnTable()},
+	}
+}
+
 // WriteText prints the report as aligned text tables.
 func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "lines bench, %s; %s\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine.String())
@@ -321,21 +313,11 @@ func (r *Report) WriteText(w io.Writer) {
 	for _, d := range r.Datasets {
 		fmt.Fprintf(w, "data: %s\n", d.describe())
 	}
-	section := func(title string, t *table) {
-		if len(t.rows) == 0 {
-			return
+	for _, s := range r.sections() {
+		if s.text != "" && s.table.Length() > 0 {
+			fmt.Fprintf(w, "\n%s\n%s\n", s.text, s.table.Render())
 		}
-		fmt.Fprintf(w, "\n%s\n", title)
-		t.text(w)
 	}
-	section("Maximum throughput (wrk, closed loop; means over the rounds)", r.loadTable())
-	section("Fixed rate, half of each target's maximum (open loop; latency from when each request was due)", r.rateTable())
-	section("Cold start (process start to the first 200 of /lines/1)", r.coldTable())
-	section("Routing, 3 shards against 1,000 (front door CPU/req: the servers' less the shards')", r.routingTable())
-	section("Ranges against single lines, by the line", r.rangeTable())
-	section("Shard memory while serving the whole file as one range (max of samples every 100 ms)", r.memoryTable())
-	section("Ratios", r.ratioTable())
-	section("Targets", r.checkTable())
 	if len(r.Notes) > 0 {
 		fmt.Fprintln(w, "\nNotes")
 		for _, n := range r.Notes {
@@ -358,37 +340,16 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	for _, d := range r.Datasets {
 		fmt.Fprintf(w, "- Data: %s\n", d.describe())
 	}
-	section := func(title, about string, t *table) {
-		if len(t.rows) == 0 {
-			return
+	for _, s := range r.sections() {
+		if s.table.Length() == 0 {
+			continue
 		}
-		fmt.Fprintf(w, "\n#### %s\n\n", title)
-		if about != "" {
-			fmt.Fprintf(w, "%s\n\n", about)
+		fmt.Fprintf(w, "\n#### %s\n\n", s.title)
+		if s.about != "" {
+			fmt.Fprintf(w, "%s\n\n", s.about)
 		}
-		t.markdown(w)
+		fmt.Fprintln(w, s.table.RenderMarkdown())
 	}
-	section("Maximum throughput", "wrk, closed loop, random line numbers; requests per second and latencies are means over the rounds, memory the peak over them. "+
-		"Errors are responses of 400 or more plus socket errors and timeouts. "+
-		"Server CPU per request is what the target's own processes spent per answer (front door and shards; wrk apart). "+
-		"Requests per second per server core is 1 s divided by it: what one core would sustain for that target with no load generator beside it, "+
-		"the figure to plan capacity with.", r.loadTable())
-	section("Latency at a fixed rate", "Half of each target's measured maximum, sent by an open-loop Go client; latency counts from the moment each request was due, so a queue shows.", r.rateTable())
-	section("Cold start", "From starting the process to its first 200 for /lines/1; the files are in the page cache.", r.coldTable())
-	section("Routing, 3 shards against 1,000", "Each front door before a manifest of 3 shards and one of 1,000 that the same number of shard processes serve, "+
-		"so that only the routing differs. Front door CPU per request is the target's server CPU less its shards'.", r.routingTable())
-	section("Ranges against single lines", "The same whole-file shard asked for ranges of lines and for single lines, in the same run: "+
-		"lines per second are requests per second times the lines a request asks for; MB/s counts the responses with their headers; "+
-		"server CPU per line is the shard's CPU time over the lines it served.", r.rangeTable())
-	section("Shard memory while serving the whole file as one range", "A shard of its own, asked for /lines/1..-1 after one range of 1,000 lines; "+
-		"the body read to its end as fast as the client goes and compared with the file. Before is the largest figure sampled "+
-		"over a second of idleness, during the largest while the body streamed, each sampled every 100 ms from /proc/PID/status. "+
-		"RssAnon is the shard's own memory (heap, stacks); VmRSS adds the pages of the files it maps, such as its binary.", r.memoryTable())
-	section("Ratios", "By server CPU per request is the second's CPU time per request over the first's: "+
-		"what the ratio of requests per second would be if the servers' CPU were the only limit and wrk cost nothing. "+
-		"The ratio of ranges to single lines is by the line.", r.ratioTable())
-	section("Against the targets", "", r.checkTable())
-	section("Every turn", "The turns in the order they ran (A B A B).", r.turnTable())
 	if len(r.Notes) > 0 {
 		fmt.Fprintf(w, "\n#### Notes\n\n")
 		for _, n := range r.Notes {

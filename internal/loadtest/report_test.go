@@ -113,7 +113,7 @@ func TestWriteMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"### Load test, 2026-11-25 09:45 UTC", "- Machine: 2 CPUs (AMD EPYC)", "- Command: `lines bench --size 1GB,10GB` (ran in 4m10s)", "- Built from: commit abc1234",
 		"#### Maximum throughput", "#### Latency at a fixed rate", "#### Cold start", "#### Ratios", "#### Against the targets", "#### Every turn",
-		"| target | req/s |", "| --- | ---: |", "- a note | with a pipe",
+		"| target | req/s |", "| --- | ---:|", "- a note | with a pipe",
 	} {
 		assert.Contains(t, out, want)
 	}

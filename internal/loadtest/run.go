@@ -30,8 +30,8 @@ var AllTargets = []string{"shard", "ceiling", "floor", "nginx", "router", "nginx
 // RangeLines is the lines each request of the range target asks for.
 const RangeLines = 1000
 
-// Config says what a run measures and how. Zero fields take the defaults
-// that Defaults lists.
+// Config says what a run measures and how; Defaults holds the settings
+// that lines bench starts from.
 type Config struct {
 	// Dir holds the data, the binaries, the configs and the servers' logs.
 	Dir string
@@ -46,18 +46,17 @@ type Config struct {
 	// (A B A B), so that a change of the machine's load hits all alike.
 	Rounds int
 	// Duration is the length of one turn, Warmup that of one unmeasured
-	// turn per target before the first round (negative for none).
+	// turn per target before the first round (0 for none).
 	Duration, Warmup time.Duration
 	// Connections and Threads are wrk's; Timeout its request timeout.
 	Connections, Threads int
 	Timeout              time.Duration
 	// RateDuration is the length of the fixed-rate run of each target, at
-	// half its measured maximum (negative for none); RateConnections
+	// half its measured maximum (0 for none); RateConnections
 	// bounds its requests in flight.
 	RateDuration    time.Duration
 	RateConnections int
-	// ColdStarts is how many cold starts to time on each data file
-	// (negative for none).
+	// ColdStarts is how many cold starts to time on each data file.
 	ColdStarts int
 	// BinDir, when set, holds lineserver, ceiling and router already
 	// built; otherwise they are built with go into Dir.
@@ -77,7 +76,7 @@ type Config struct {
 	Progress *Progress
 }
 
-// Defaults are the settings of a zero Config.
+// Defaults are the settings of lines bench without flags.
 var Defaults = Config{
 	Dir:             filepath.Join(os.TempDir(), "lines-bench"),
 	Sizes:           []int64{1e9},
@@ -95,48 +94,6 @@ var Defaults = Config{
 	MaxTime:         30 * time.Minute,
 }
 
-func (c Config) withDefaults() Config {
-	d := Defaults
-	set := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
-	}
-	if c.Dir == "" {
-		c.Dir = d.Dir
-	}
-	if len(c.Sizes) == 0 {
-		c.Sizes = d.Sizes
-	}
-	if c.Seed == 0 {
-		c.Seed = d.Seed
-	}
-	if len(c.Targets) == 0 {
-		c.Targets = d.Targets
-	}
-	if c.Rounds == 0 {
-		c.Rounds = d.Rounds
-	}
-	set(&c.Duration, d.Duration)
-	set(&c.Warmup, d.Warmup)
-	set(&c.Timeout, d.Timeout)
-	set(&c.RateDuration, d.RateDuration)
-	set(&c.MaxTime, d.MaxTime)
-	if c.Connections == 0 {
-		c.Connections = d.Connections
-	}
-	if c.Threads == 0 {
-		c.Threads = d.Threads
-	}
-	if c.RateConnections == 0 {
-		c.RateConnections = d.RateConnections
-	}
-	if c.ColdStarts == 0 {
-		c.ColdStarts = d.ColdStarts
-	}
-	return c
-}
-
 func (c Config) check() error {
 	var errs []error
 	for _, t := range c.Targets {
@@ -144,8 +101,8 @@ func (c Config) check() error {
 			errs = append(errs, fmt.Errorf("unknown target %q (known: %v)", t, AllTargets))
 		}
 	}
-	if c.Rounds < 1 || c.Duration < 100*time.Millisecond || c.Connections < 1 || c.Threads < 1 {
-		errs = append(errs, errors.New("rounds, connections and threads must be at least 1 and a turn at least 100ms"))
+	if c.Rounds < 1 || c.Duration < 100*time.Millisecond || c.Connections < 1 || c.Threads < 1 || len(c.Sizes) == 0 || c.MaxTime <= 0 {
+		errs = append(errs, errors.New("rounds, connections and threads must be at least 1, a turn at least 100ms, and there must be a size and a time limit"))
 	}
 	return errors.Join(errs...)
 }
@@ -165,7 +122,6 @@ type runner struct {
 // Run measures what cfg says and returns the report. It stops every
 // process it started before it returns, also when ctx ends (Ctrl-C).
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	cfg = cfg.withDefaults()
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
@@ -232,31 +188,16 @@ func targetNotes(names []string) []string {
 // prepare finds the tools, builds the binaries and makes the data.
 func (r *runner) prepare(ctx context.Context) error {
 	cfg := r.cfg
-	bins, err := tools(cfg, r.rep)
+	if cfg.BinDir == "" {
+		r.pr.Printf("building lineserver, ceiling and router")
+		r.rep.Source = sourceVersion(ctx)
+	}
+	bins, notes, err := binaries(ctx, cfg, filepath.Join(cfg.Dir, "bin"))
 	if err != nil {
 		return err
 	}
+	r.rep.Notes = append(r.rep.Notes, notes...)
 	r.rep.Machine = readMachine(bins.Wrk, bins.Nginx)
-	var b Binaries
-	if cfg.BinDir != "" {
-		if b = findBinaries(cfg.BinDir); b.Lineserver == "" {
-			return fmt.Errorf("no lineserver in %s", cfg.BinDir)
-		}
-		for _, c := range [][2]string{{"ceiling", b.Ceiling}, {"router", b.Router}} {
-			if c[1] == "" {
-				r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("%s is not in %s, so its targets were not measured.", c[0], cfg.BinDir))
-			}
-		}
-	} else {
-		r.pr.Printf("building lineserver, ceiling and router")
-		r.rep.Source = sourceVersion(ctx)
-		var notes []string
-		if b, notes, err = buildBinaries(ctx, filepath.Join(cfg.Dir, "bin")); err != nil {
-			return err
-		}
-		r.rep.Notes = append(r.rep.Notes, notes...)
-	}
-	bins.Lineserver, bins.Ceiling, bins.Router = b.Lineserver, b.Ceiling, b.Router
 	r.bins = bins
 
 	for _, size := range cfg.Sizes {
@@ -266,18 +207,18 @@ func (r *runner) prepare(ctx context.Context) error {
 			return err
 		}
 		d.Cached, d.CachedWarm, d.CachedEnd = -1, -1, -1
-		if d.Cached, err = Resident(d.Data); err != nil {
+		if d.Cached, err = resident(d.Data); err != nil {
 			return err
 		}
 		if !cfg.ColdCache && d.Cached < 0.999 {
 			r.pr.Printf("page cache: %.0f%% of %s is in it; reading it and its index once", 100*d.Cached, d.Name())
 			for _, path := range []string{d.Data, d.Index} {
-				if err := Warm(ctx, path, func(done, total int64) { r.pr.Bar("warm", done, total) }); err != nil {
+				if err := warm(ctx, path, func(done, total int64) { r.pr.Bar("warm", done, total) }); err != nil {
 					return err
 				}
 			}
 			d.Warmed = true
-			if d.CachedWarm, err = Resident(d.Data); err != nil {
+			if d.CachedWarm, err = resident(d.Data); err != nil {
 				return err
 			}
 		}
@@ -291,7 +232,7 @@ func (r *runner) prepare(ctx context.Context) error {
 // less than at the start means some turns read from the disk.
 func (r *runner) cacheAtEnd() {
 	for _, d := range r.rep.Datasets {
-		if c, err := Resident(d.Data); err == nil {
+		if c, err := resident(d.Data); err == nil {
 			d.CachedEnd = c
 		}
 	}
@@ -305,7 +246,7 @@ func (r *runner) coldStarts(ctx context.Context) error {
 	}
 	for _, d := range r.rep.Datasets {
 		r.pr.Printf("cold start: %d starts of the shard on %s", r.cfg.ColdStarts, d.Name())
-		times, err := coldStart(ctx, r.ps, r.bins.Lineserver, d, r.cfg.ColdStarts)
+		times, err := r.coldStart(ctx, d, r.cfg.ColdStarts)
 		if err != nil {
 			return err
 		}
@@ -321,7 +262,7 @@ func (r *runner) start(ctx context.Context) error {
 	cfg := r.cfg
 	r.pr.Printf("starting the servers")
 	names := slices.DeleteFunc(available(cfg.Targets, r.bins), func(t string) bool { return t == "bigrange" })
-	ts, err := startTargets(ctx, cfg, r.ps, r.bins, r.rep.Datasets, names)
+	ts, err := r.startTargets(ctx, r.rep.Datasets, names)
 	if err != nil {
 		return err
 	}
@@ -399,7 +340,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 		all = append(all, t.door.Pid())
 	}
 
-	s := Sample(sampled, sampleEvery)
+	s := sample(sampled, sampleEvery)
 	stop := r.pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
 	shardCPU, serverCPU := groupCPU(shards), groupCPU(all)
 	res, wrkCPU, err := w.Run(ctx, t.url, d)

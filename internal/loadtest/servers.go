@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,31 +28,49 @@ type Binaries struct {
 // modulePath is the import path of this module's commands.
 const modulePath = "github.com/lineserver/lineserver/cmd/"
 
-// buildBinaries builds the module's commands into dir with the go command,
-// which must run inside the module's source tree. A command that does not
-// build is left empty, with the reason in the returned notes; only the
-// shard's own binary is required.
-func buildBinaries(ctx context.Context, dir string) (Binaries, []string, error) {
+// binaries finds wrk (required) and nginx, and the module's commands in
+// cfg.BinDir, where an earlier build put them, or else builds them into
+// dir with the go command, which must run inside the module's source
+// tree. A program that is missing or does not build is left empty, with
+// the reason in the returned notes; only wrk and the shard's own binary
+// are required.
+func binaries(ctx context.Context, cfg Config, dir string) (Binaries, []string, error) {
 	var b Binaries
 	var notes []string
+	var err error
+	if b.Wrk, err = exec.LookPath(cmp.Or(cfg.Wrk, "wrk")); err != nil {
+		return b, nil, fmt.Errorf("wrk is required (Debian: apt-get install wrk): %w", err)
+	}
+	if b.Nginx, err = exec.LookPath(cmp.Or(cfg.Nginx, "nginx")); err != nil {
+		notes = append(notes, "nginx is not installed (Debian: apt-get install nginx-light), so its targets were not measured.")
+		b.Nginx = ""
+	}
 	for _, c := range []struct {
 		name string
 		dst  *string
 	}{{"lineserver", &b.Lineserver}, {"ceiling", &b.Ceiling}, {"router", &b.Router}} {
-		out := filepath.Join(dir, c.name)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, modulePath+c.name)
-		msg, err := cmd.CombinedOutput()
-		if err != nil {
-			if ctx.Err() != nil {
+		path := filepath.Join(cfg.BinDir, c.name)
+		if cfg.BinDir == "" {
+			path = filepath.Join(dir, c.name)
+			msg, err := exec.CommandContext(ctx, "go", "build", "-o", path, modulePath+c.name).CombinedOutput()
+			switch {
+			case ctx.Err() != nil:
 				return b, notes, ctx.Err()
-			}
-			if c.name == "lineserver" {
+			case err != nil && c.name == "lineserver":
 				return b, notes, fmt.Errorf("go build %s (run lines bench inside the module's source tree, or pass --bin): %w\n%s", modulePath+c.name, err, msg)
+			case err != nil:
+				first, _, _ := strings.Cut(string(msg), "\n")
+				notes = append(notes, fmt.Sprintf("cmd/%s did not build, so its targets were not measured: %s", c.name, first))
+				continue
 			}
-			notes = append(notes, fmt.Sprintf("cmd/%s did not build, so its targets were not measured: %s", c.name, firstLine(string(msg))))
+		} else if fi, err := os.Stat(path); err != nil || fi.IsDir() {
+			if c.name == "lineserver" {
+				return b, notes, fmt.Errorf("no lineserver in %s", cfg.BinDir)
+			}
+			notes = append(notes, fmt.Sprintf("%s is not in %s, so its targets were not measured.", c.name, cfg.BinDir))
 			continue
 		}
-		*c.dst = out
+		*c.dst = path
 	}
 	return b, notes, nil
 }
@@ -69,31 +88,6 @@ func sourceVersion(ctx context.Context) string {
 		v += " with uncommitted changes"
 	}
 	return v
-}
-
-// findBinaries takes the commands from dir, where an earlier build put
-// them; a missing one is left empty.
-func findBinaries(dir string) Binaries {
-	var b Binaries
-	for _, c := range []struct {
-		name string
-		dst  *string
-	}{{"lineserver", &b.Lineserver}, {"ceiling", &b.Ceiling}, {"router", &b.Router}} {
-		p := filepath.Join(dir, c.name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			*c.dst = p
-		}
-	}
-	return b
-}
-
-func firstLine(s string) string {
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -145,56 +139,72 @@ func retry(start func() (*server, error)) (*server, error) {
 	}
 }
 
-func startShard(ctx context.Context, ps *Procs, bin, name string, d *Dataset, first, last int64) (*server, error) {
-	return retry(func() (*server, error) { return startShardOnce(ctx, ps, bin, name, d, first, last) })
+// startServer starts a server on a free port with run and waits until
+// probe answers 200 there, starting it again if it exits before (retry).
+func (r *runner) startServer(ctx context.Context, probe string, run func(port int) (*Proc, error)) (*server, error) {
+	return retry(func() (*server, error) {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		p, err := run(port)
+		if err != nil {
+			return nil, err
+		}
+		s := &server{p, localURL(port)}
+		return s, waitHTTP(ctx, s.url+probe, p, r.ps, 20*time.Millisecond)
+	})
 }
 
-func startCeiling(ctx context.Context, ps *Procs, bin, function string, d *Dataset) (*server, error) {
-	return retry(func() (*server, error) { return startCeilingOnce(ctx, ps, bin, function, d) })
+// startShard starts a shard over lines first to last of d.
+func (r *runner) startShard(ctx context.Context, name string, d *Dataset, first, last int64) (*server, error) {
+	return r.startServer(ctx, "/readyz", func(port int) (*Proc, error) {
+		return r.ps.Start(name, r.bins.Lineserver, nil, shardEnv(d, first, last, port), false)
+	})
 }
 
-func startNginx(ctx context.Context, ps *Procs, bin, name, dir string, m *manifest.Manifest) (*server, error) {
-	return retry(func() (*server, error) { return startNginxOnce(ctx, ps, bin, name, dir, m) })
-}
-
-func startRouter(ctx context.Context, ps *Procs, bin, name, path string) (*server, error) {
-	return retry(func() (*server, error) { return startRouterOnce(ctx, ps, bin, name, path) })
-}
-
-// startShardOnce starts a shard over lines first to last of d and waits until
-// it is ready.
-func startShardOnce(ctx context.Context, ps *Procs, bin, name string, d *Dataset, first, last int64) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	p, err := ps.Start(name, bin, nil, shardEnv(d, first, last, port), false)
-	if err != nil {
-		return nil, err
-	}
-	s := &server{p, localURL(port)}
-	return s, waitHTTP(ctx, s.url+"/readyz", p, ps, 30*time.Second)
-}
-
-// startCeilingOnce starts a function of cmd/ceiling: Constant, the
-// constant body, or Reads, the two reads of a line of d.
-func startCeilingOnce(ctx context.Context, ps *Procs, bin, function string, d *Dataset) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	env := []string{"FUNCTION_TARGET=" + function, "PORT=" + strconv.Itoa(port)}
+// startCeiling starts a function of cmd/ceiling: Constant, the constant
+// body, or Reads, the two reads of a line of d.
+func (r *runner) startCeiling(ctx context.Context, function string, d *Dataset) (*server, error) {
 	probe := "/"
 	if d != nil {
-		env = append(env, "FILE_REPOSITORY_FILE_PATH="+d.Data, "INDEX_FILE_PATH="+d.Index)
 		probe = "/lines/1"
 	}
-	p, err := ps.Start(strings.ToLower(function), bin, nil, env, false)
-	if err != nil {
+	return r.startServer(ctx, probe, func(port int) (*Proc, error) {
+		env := []string{"FUNCTION_TARGET=" + function, "PORT=" + strconv.Itoa(port)}
+		if d != nil {
+			env = append(env, "FILE_REPOSITORY_FILE_PATH="+d.Data, "INDEX_FILE_PATH="+d.Index)
+		}
+		return r.ps.Start(strings.ToLower(function), r.bins.Ceiling, nil, env, false)
+	})
+}
+
+// startNginx renders the project's nginx.conf for m into dir and runs
+// nginx with it.
+func (r *runner) startNginx(ctx context.Context, name, dir string, m *manifest.Manifest) (*server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &server{p, localURL(port)}
-	return s, waitHTTP(ctx, s.url+probe, p, ps, 30*time.Second)
+	conf := filepath.Join(dir, "nginx.conf")
+	return r.startServer(ctx, "/lines/1", func(port int) (*Proc, error) {
+		f, err := os.Create(conf)
+		if err != nil {
+			return nil, err
+		}
+		err = nginx.Render(f, m, nginx.Options{Listen: "127.0.0.1:" + strconv.Itoa(port)})
+		if err := errors.Join(err, f.Close()); err != nil {
+			return nil, fmt.Errorf("render nginx.conf: %w", err)
+		}
+		args := []string{"-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off; pid " + filepath.Join(dir, "nginx.pid") + ";"}
+		return r.ps.Start(name, r.bins.Nginx, args, nil, true)
+	})
+}
+
+// startRouter runs the Go router over the manifest at path.
+func (r *runner) startRouter(ctx context.Context, name, path string) (*server, error) {
+	return r.startServer(ctx, "/readyz", func(port int) (*Proc, error) {
+		return r.ps.Start(name, r.bins.Router, []string{"--manifest", path, "--listen", "127.0.0.1:" + strconv.Itoa(port)}, nil, false)
+	})
 }
 
 // writeManifest writes to path the manifest of n shards over d that urls
@@ -208,11 +218,7 @@ func writeManifest(path string, d *Dataset, urls []string, n int) (*manifest.Man
 	if err != nil {
 		return nil, err
 	}
-	if err := m.Write(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return m, f.Close()
+	return m, errors.Join(m.Write(f), f.Close())
 }
 
 // manifestOver is the manifest of n shards over d's lines, served by the
@@ -239,10 +245,7 @@ func manifestOver(d *Dataset, urls []string, n int) (*manifest.Manifest, error) 
 			})
 		}
 	}
-	if err := m.Validate(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return m, m.Validate()
 }
 
 // shardRange is the lines of shard i of n over lines 1 to total.
@@ -250,63 +253,21 @@ func shardRange(total int64, n, i int) (first, last int64) {
 	return total*int64(i)/int64(n) + 1, total * int64(i+1) / int64(n)
 }
 
-// startNginxOnce renders the project's nginx.conf for m into dir and runs
-// nginx with it.
-func startNginxOnce(ctx context.Context, ps *Procs, bin, name, dir string, m *manifest.Manifest) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	conf := filepath.Join(dir, "nginx.conf")
-	f, err := os.Create(conf)
-	if err != nil {
-		return nil, err
-	}
-	if err := nginx.Render(f, m, nginx.Options{Listen: "127.0.0.1:" + strconv.Itoa(port)}); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("render nginx.conf: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	args := []string{"-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off; pid " + filepath.Join(dir, "nginx.pid") + ";"}
-	p, err := ps.Start(name, bin, args, nil, true)
-	if err != nil {
-		return nil, err
-	}
-	s := &server{p, localURL(port)}
-	return s, waitHTTP(ctx, s.url+"/lines/1", p, ps, 30*time.Second)
-}
-
-// startRouterOnce runs the Go router over the manifest at path.
-func startRouterOnce(ctx context.Context, ps *Procs, bin, name, path string) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	p, err := ps.Start(name, bin, []string{"--manifest", path, "--listen", "127.0.0.1:" + strconv.Itoa(port)}, nil, false)
-	if err != nil {
-		return nil, err
-	}
-	s := &server{p, localURL(port)}
-	return s, waitHTTP(ctx, s.url+"/readyz", p, ps, 30*time.Second)
-}
-
 // errExited reports a server that exited before it was ready.
 var errExited = errors.New("exited")
 
-// waitHTTP polls url until it answers 200, p exits, ctx ends or timeout
-// passes.
-func waitHTTP(ctx context.Context, url string, p *Proc, ps *Procs, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// probeClient asks the servers whether they are ready, on a new
+// connection each time.
+var probeClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// waitHTTP polls url every interval until it answers 200, p exits, ctx
+// ends or 30 s pass.
+func waitHTTP(ctx context.Context, url string, p *Proc, ps *Procs, every time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := client.Do(req)
+		resp, err := probeClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -319,7 +280,7 @@ func waitHTTP(ctx context.Context, url string, p *Proc, ps *Procs, timeout time.
 			return fmt.Errorf("%s %w before %s answered (%v); its log: %s", p.Name, errExited, url, p.Err(), ps.logPath(p))
 		case <-ctx.Done():
 			return fmt.Errorf("%s did not answer 200 at %s: %w (last: %v); its log: %s", p.Name, url, ctx.Err(), err, ps.logPath(p))
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }
@@ -333,53 +294,26 @@ func (ps *Procs) logPath(p *Proc) string {
 
 // coldStart starts the shard binary over d n times and measures each time
 // from starting the process to its first 200 for /lines/1, which proves
-// the files open, checked and served. Each process is stopped before the
-// next starts.
-func coldStart(ctx context.Context, ps *Procs, bin string, d *Dataset, n int) ([]time.Duration, error) {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+// the files open, checked and served, asking as fast as a refused
+// connection allows. Each process is stopped before the next starts.
+func (r *runner) coldStart(ctx context.Context, d *Dataset, n int) ([]time.Duration, error) {
 	var times []time.Duration
 	for i := range n {
 		port, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		url := localURL(port) + "/lines/1"
 		start := time.Now()
-		p, err := ps.Start(fmt.Sprintf("coldstart-%s-%d", d.Name(), i+1), bin, nil, shardEnv(d, 1, d.Lines, port), false)
+		p, err := r.ps.Start(fmt.Sprintf("coldstart-%s-%d", d.Name(), i+1), r.bins.Lineserver, nil, shardEnv(d, 1, d.Lines, port), false)
 		if err != nil {
 			return nil, err
 		}
-		took, err := firstOK(ctx, client, url, p, start)
+		err = waitHTTP(ctx, localURL(port)+"/lines/1", p, r.ps, 200*time.Microsecond)
+		times = append(times, time.Since(start))
 		p.Stop(time.Second)
 		if err != nil {
-			return nil, fmt.Errorf("cold start %d on %s: %w; its log: %s", i+1, d.Name(), err, ps.logPath(p))
+			return nil, fmt.Errorf("cold start %d on %s: %w", i+1, d.Name(), err)
 		}
-		times = append(times, took)
 	}
 	return times, nil
-}
-
-// firstOK polls url as fast as a refused connection allows until it
-// answers 200, and returns the time since start.
-func firstOK(ctx context.Context, client *http.Client, url string, p *Proc, start time.Time) (time.Duration, error) {
-	deadline := start.Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return time.Since(start), nil
-			}
-		}
-		select {
-		case <-p.Done():
-			return 0, fmt.Errorf("the shard %w: %v", errExited, p.Err())
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		default:
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-	return 0, errors.New("no 200 within 30 s")
 }

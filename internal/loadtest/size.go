@@ -4,41 +4,20 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/dustin/go-humanize"
 )
 
-// sizeUnits are the suffixes ParseSize knows, longest first so that "GiB"
-// is not read as "B". Decimal units are powers of 1000, binary ones of 1024.
-var sizeUnits = []struct {
-	suffix string
-	bytes  int64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-	{"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
-	{"B", 1},
-}
-
 // ParseSize parses a size such as "1GB" (10^9 bytes), "10GB", "500MB",
-// "64KiB" (2^16 bytes), "1.5GB" or "4096" (bytes). Units are case
-// insensitive; the size must be positive.
+// "64KiB" (2^16 bytes), "1.5GB" or "4096" (bytes), as go-humanize does:
+// units are case insensitive. The size must be positive and at most
+// 2^50 bytes.
 func ParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
-			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.bytes
-			break
-		}
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 || f*float64(mult) > 1<<50 {
+	n, err := humanize.ParseBytes(strings.TrimSpace(s))
+	if err != nil || n < 1 || n > 1<<50 {
 		return 0, fmt.Errorf("size %q: want a positive number of bytes such as 1GB, 500MB or 64KiB", s)
 	}
-	n := int64(f * float64(mult))
-	if n < 1 {
-		return 0, fmt.Errorf("size %q: less than a byte", s)
-	}
-	return n, nil
+	return int64(n), nil
 }
 
 // formatSize writes n in the largest decimal unit that keeps it short and

@@ -3,7 +3,6 @@ package loadtest
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -25,27 +24,6 @@ type target struct {
 	span int64
 }
 
-// tools finds wrk (required) and nginx.
-func tools(cfg Config, rep *Report) (Binaries, error) {
-	var b Binaries
-	var err error
-	if b.Wrk, err = lookPath(cfg.Wrk, "wrk"); err != nil {
-		return b, fmt.Errorf("wrk is required (Debian: apt-get install wrk): %w", err)
-	}
-	if b.Nginx, err = lookPath(cfg.Nginx, "nginx"); err != nil {
-		rep.Notes = append(rep.Notes, "nginx is not installed (Debian: apt-get install nginx-light), so its targets were not measured.")
-		b.Nginx = ""
-	}
-	return b, nil
-}
-
-func lookPath(given, name string) (string, error) {
-	if given != "" {
-		name = given
-	}
-	return exec.LookPath(name)
-}
-
 // available drops the targets whose programs are missing; notes on them
 // were made where they went missing.
 func available(want []string, b Binaries) []string {
@@ -60,6 +38,14 @@ func available(want []string, b Binaries) []string {
 		}
 	}
 	return out
+}
+
+// serve is a started server's URL and process.
+func serve(s *server, err error) (string, *Proc, error) {
+	if err != nil {
+		return "", nil, err
+	}
+	return s.url, s.proc, nil
 }
 
 func alive(t *target, ps *Procs) error {
@@ -82,7 +68,7 @@ func alive(t *target, ps *Procs) error {
 // processes of its own, so that the memory and CPU time measured in its
 // turns are its own: a Go process keeps the memory a busier turn made it
 // grow for minutes after.
-func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds []*Dataset, names []string) ([]*target, error) {
+func (r *runner) startTargets(ctx context.Context, ds []*Dataset, names []string) ([]*target, error) {
 	d := ds[0]
 	var ts []*target
 	for _, name := range names {
@@ -90,25 +76,19 @@ func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds 
 		var err error
 		switch name {
 		case "shard":
-			t, err = shardTarget(ctx, ps, bins, "shard", "shard", d)
+			t, err = r.shardTarget(ctx, "shard", "shard", d)
 		case "ceiling":
 			t = &target{name: name, label: "ceiling (constant 50 B)", dataset: d}
-			var s *server
-			if s, err = startCeiling(ctx, ps, bins.Ceiling, "Constant", nil); err == nil {
-				t.url, t.door = s.url, s.proc
-			}
+			t.url, t.door, err = serve(r.startCeiling(ctx, "Constant", nil))
 		case "floor":
 			t = &target{name: name, label: "floor (two reads, no checks)", dataset: d}
-			var s *server
-			if s, err = startCeiling(ctx, ps, bins.Ceiling, "Reads", d); err == nil {
-				t.url, t.door = s.url, s.proc
-			}
+			t.url, t.door, err = serve(r.startCeiling(ctx, "Reads", d))
 		case "range":
-			if t, err = shardTarget(ctx, ps, bins, "range", "range", d); err == nil {
+			if t, err = r.shardTarget(ctx, "range", "range", d); err == nil {
 				t.label, t.span = fmt.Sprintf("shard (%s), %s-line ranges", d.Name(), fmtCount(RangeLines)), RangeLines
 			}
 		case "nginx", "router", "nginx3", "router3", "nginx1000", "router1000":
-			t, err = doorTarget(ctx, cfg, ps, bins, name, d)
+			t, err = r.doorTarget(ctx, name, d)
 		}
 		if err != nil {
 			return nil, err
@@ -118,7 +98,7 @@ func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds 
 			continue
 		}
 		for _, other := range ds[1:] {
-			t, err := shardTarget(ctx, ps, bins, "shard@"+other.Name(), "shard-"+other.Name(), other)
+			t, err := r.shardTarget(ctx, "shard@"+other.Name(), "shard-"+other.Name(), other)
 			if err != nil {
 				return nil, err
 			}
@@ -129,8 +109,8 @@ func startTargets(ctx context.Context, cfg Config, ps *Procs, bins Binaries, ds 
 }
 
 // shardTarget is a shard over the whole of d, asked directly.
-func shardTarget(ctx context.Context, ps *Procs, bins Binaries, name, proc string, d *Dataset) (*target, error) {
-	s, err := startShard(ctx, ps, bins.Lineserver, proc, d, 1, d.Lines)
+func (r *runner) shardTarget(ctx context.Context, name, proc string, d *Dataset) (*target, error) {
+	s, err := r.startShard(ctx, proc, d, 1, d.Lines)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +136,7 @@ const maxDoorProcs = 3
 // doorTarget is nginx or the router in front of the shards its name says
 // (doorShards), served by as many shard processes, at most maxDoorProcs,
 // with a manifest of its own.
-func doorTarget(ctx context.Context, cfg Config, ps *Procs, bins Binaries, name string, d *Dataset) (*target, error) {
+func (r *runner) doorTarget(ctx context.Context, name string, d *Dataset) (*target, error) {
 	t := &target{name: name, dataset: d}
 	n := doorShards(name)
 	procs := min(n, maxDoorProcs)
@@ -170,31 +150,25 @@ func doorTarget(ctx context.Context, cfg Config, ps *Procs, bins Binaries, name 
 	var urls []string
 	for i := range procs {
 		first, last := shardRange(d.Lines, procs, i)
-		s, err := startShard(ctx, ps, bins.Lineserver, fmt.Sprintf("%s-shard-%d", name, i+1), d, first, last)
+		s, err := r.startShard(ctx, fmt.Sprintf("%s-shard-%d", name, i+1), d, first, last)
 		if err != nil {
 			return nil, err
 		}
 		urls = append(urls, s.url)
 		t.shards = append(t.shards, s.proc)
 	}
-	path := filepath.Join(cfg.Dir, name+"-manifest.json")
+	path := filepath.Join(r.cfg.Dir, name+"-manifest.json")
 	m, err := writeManifest(path, d, urls, n)
 	if err != nil {
 		return nil, err
 	}
-	var door *server
 	if strings.HasPrefix(name, "nginx") {
 		t.label = "nginx → " + what
-		if door, err = startNginx(ctx, ps, bins.Nginx, name, filepath.Join(cfg.Dir, name), m); err != nil {
-			return nil, err
-		}
+		t.url, t.door, err = serve(r.startNginx(ctx, name, filepath.Join(r.cfg.Dir, name), m))
 	} else {
 		t.label = "router → " + what
-		if door, err = startRouter(ctx, ps, bins.Router, name, path); err != nil {
-			return nil, err
-		}
-		t.front = door.proc
+		t.url, t.door, err = serve(r.startRouter(ctx, name, path))
+		t.front = t.door
 	}
-	t.url, t.door = door.url, door.proc
-	return t, nil
+	return t, err
 }

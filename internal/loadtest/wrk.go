@@ -1,9 +1,9 @@
 package loadtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -74,9 +74,9 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("{{.Prefix}} requests=%d duration_us=%d bytes=%d connect=%d read=%d write=%d status=%d timeout=%d mean_us=%.1f max_us=%d p50_us=%d p90_us=%d p99_us=%d p999_us=%d\n",
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-    latency.mean, latency.max, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9)))
+  io.write(string.format('{{.Prefix}} {"requests":%d,"duration":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p99":%d,"p999":%d}\n',
+    summary.requests, summary.duration * 1000, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50) * 1000, latency:percentile(99) * 1000, latency:percentile(99.9) * 1000))
 end
 `))
 
@@ -99,18 +99,25 @@ func (s Script) Lua() string {
 	return b.String()
 }
 
-// Result is what one load run measured.
+// Result is what one load run measured, as the script's done() prints it
+// in JSON, times in nanoseconds.
 type Result struct {
 	// Requests is the number of responses, Duration how long the run took.
-	Requests int64
-	Duration time.Duration
+	Requests int64         `json:"requests"`
+	Duration time.Duration `json:"duration"`
 	// Bytes is what the responses carried, headers included.
-	Bytes int64
+	Bytes int64 `json:"bytes"`
 	// Status counts responses with a status of 400 or more (wrk's "non-2xx
 	// or 3xx"); Connect, Read, Write and Timeout count socket errors.
-	Status, Connect, Read, Write, Timeout int64
+	Status  int64 `json:"status"`
+	Connect int64 `json:"connect"`
+	Read    int64 `json:"read"`
+	Write   int64 `json:"write"`
+	Timeout int64 `json:"timeout"`
 	// Latencies of the responses.
-	Mean, Max, P50, P90, P99, P999 time.Duration
+	P50  time.Duration `json:"p50"`
+	P99  time.Duration `json:"p99"`
+	P999 time.Duration `json:"p999"`
 }
 
 // RPS is the requests per second.
@@ -130,50 +137,16 @@ var errNoResult = errors.New("wrk printed no result line")
 // parseWrk reads the result line that the script's done() printed among
 // wrk's output.
 func parseWrk(out string) (Result, error) {
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || fields[0] != resultPrefix {
-			continue
+	for _, line := range strings.Split(out, "\n") {
+		if js, ok := strings.CutPrefix(line, resultPrefix+" "); ok {
+			var r Result
+			if err := json.Unmarshal([]byte(js), &r); err != nil {
+				return Result{}, fmt.Errorf("wrk result %s: %w", js, err)
+			}
+			return r, nil
 		}
-		return parseFields(fields[1:])
 	}
 	return Result{}, errNoResult
-}
-
-func parseFields(fields []string) (Result, error) {
-	var r Result
-	us := func(d *time.Duration) func(float64) {
-		return func(v float64) { *d = time.Duration(v * float64(time.Microsecond)) }
-	}
-	count := func(n *int64) func(float64) { return func(v float64) { *n = int64(v) } }
-	set := map[string]func(float64){
-		"requests": count(&r.Requests), "duration_us": us(&r.Duration), "bytes": count(&r.Bytes),
-		"connect": count(&r.Connect), "read": count(&r.Read), "write": count(&r.Write),
-		"status": count(&r.Status), "timeout": count(&r.Timeout),
-		"mean_us": us(&r.Mean), "max_us": us(&r.Max),
-		"p50_us": us(&r.P50), "p90_us": us(&r.P90), "p99_us": us(&r.P99), "p999_us": us(&r.P999),
-	}
-	seen := map[string]bool{}
-	for _, f := range fields {
-		k, v, ok := strings.Cut(f, "=")
-		fn, known := set[k]
-		if !ok || !known {
-			continue
-		}
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return Result{}, fmt.Errorf("wrk result %s: %w", f, err)
-		}
-		fn(x)
-		seen[k] = true
-	}
-	for k := range set {
-		if !seen[k] {
-			return Result{}, fmt.Errorf("wrk result lacks %s", k)
-		}
-	}
-	return r, nil
 }
 
 // Wrk runs wrk against one URL.

@@ -74,7 +74,7 @@ const wrkOutput = `Running 10s test @ http://127.0.0.1:8080
   480000 requests in 10.00s, 150.00MB read
 Requests/sec:  48000.00
 Transfer/sec:     15.00MB
-@@lines-bench requests=480000 duration_us=10000000 bytes=157286400 connect=0 read=3 write=0 status=12 timeout=5 mean_us=21050.5 max_us=312000 p50_us=19000 p90_us=30000 p99_us=61000 p999_us=150000
+@@lines-bench {"requests":480000,"duration":10000000000,"bytes":157286400,"connect":0,"read":3,"write":0,"status":12,"timeout":5,"p50":19000000,"p99":61000000,"p999":150000000}
 `
 
 func TestParseWrk(t *testing.T) {
@@ -89,20 +89,15 @@ func TestParseWrk(t *testing.T) {
 	assert.Equal(t, int64(5), r.Timeout)
 	assert.Equal(t, int64(20), r.Errors())
 	assert.Equal(t, 19*time.Millisecond, r.P50)
-	assert.Equal(t, 30*time.Millisecond, r.P90)
 	assert.Equal(t, 61*time.Millisecond, r.P99)
 	assert.Equal(t, 150*time.Millisecond, r.P999)
-	assert.Equal(t, 21050500*time.Nanosecond, r.Mean)
-	assert.Equal(t, 312*time.Millisecond, r.Max)
 }
 
 func TestParseWrkErrors(t *testing.T) {
 	_, err := parseWrk("Running 10s test\nRequests/sec: 1.00\n")
 	assert.ErrorIs(t, err, errNoResult)
-	_, err = parseWrk(resultPrefix + " requests=1 duration_us=10\n")
-	assert.ErrorContains(t, err, "lacks")
-	_, err = parseWrk(strings.Replace(wrkOutput, "status=12", "status=x", 1))
-	assert.ErrorContains(t, err, "status=x")
+	_, err = parseWrk(strings.Replace(wrkOutput, `"status":12`, `"status":x`, 1))
+	assert.ErrorContains(t, err, `"status":x`)
 	var zero Result
 	assert.Zero(t, zero.RPS(), "no division by a zero duration")
 }
