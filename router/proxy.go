@@ -79,7 +79,7 @@ func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, uri []byte, lines in
 		if status == fasthttp.StatusOK && !c.head {
 			c.lines = lines
 		}
-		c.relay(&c.up, status)
+		c.relay(status)
 	} else {
 		rt.writeFailure(ctx, s, rep, fail, err, c.gone())
 	}
@@ -201,7 +201,7 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 			err = c.resp.ReadLimitBody(br, 0)
 		}
 		c.attach(nil)
-		c.up = upstream{resp: c.resp, conn: nc, timeout: timeout, pool: client, br: br, cc: cc}
+		c.up = upstream{rt: c.rt, resp: c.resp, conn: nc, pool: client, br: br, cc: cc}
 		up := &c.up
 		if err != nil {
 			up.close(false)
@@ -272,7 +272,8 @@ func classify(err error) failure {
 // connection to the replica freed; a long one streams through with
 // constant memory, and if it breaks off midway, so does the client's
 // connection, so a partial line is never taken for a whole one.
-func (c *call) relay(up *upstream, status int) {
+func (c *call) relay(status int) {
+	up := &c.up
 	dst := &c.ctx.Response.Header
 	for k, v := range c.resp.Header.All() {
 		if !skipHeader(string(k)) {
@@ -307,10 +308,7 @@ func (c *call) relay(up *upstream, status int) {
 	}
 	// The response now belongs to the stream, which releases it.
 	st := *up
-	st.client = c.ctx.Conn()
-	st.writeTimeout = c.rt.opts.BodyWriteTimeout
-	st.log = c.rt.log
-	st.lines, st.metrics = c.lines, c.rt.metrics
+	st.client, st.lines = c.ctx.Conn(), c.lines
 	c.resp = nil
 	c.ctx.SetBodyStream(&st, length)
 }

@@ -123,7 +123,7 @@ func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
 		name:    u.String(),
 		host:    u.Host,
 		readyz:  u.Scheme + "://" + u.Host + o.HealthPath,
-		client:  client(o.ConnectTimeout, o.MaxIdleConnsPerHost),
+		client:  client(o.ConnectTimeout, maxConnsPerReplica),
 		patient: client(max(o.ConnectTimeout, patientDialTimeout), 4),
 		health:  client(o.ConnectTimeout, 2),
 		gauge:   m.healthy.WithLabelValues(shardName, u.String()),

@@ -41,13 +41,19 @@ const (
 	DefaultRecheckInterval       = 250 * time.Millisecond
 	DefaultConnectTimeout        = 300 * time.Millisecond
 	DefaultResponseHeaderTimeout = 10 * time.Second
-	// DefaultBodyWriteTimeout bounds each write of a long body after its
-	// first, as the shard bounds each chunk of a long line.
-	DefaultBodyWriteTimeout = 30 * time.Second
-	// DefaultMaxIdleConnsPerHost keeps a pooled connection per replica for
-	// each of 1000 concurrent clients, with room to spare.
-	DefaultMaxIdleConnsPerHost = 1024
 )
+
+// bodyWriteTimeout bounds each write of a relayed body after its first,
+// counted from its start, as NGINX's send_timeout and as the shard bounds
+// each chunk of a long line: a line of gigabytes reaches a client that
+// keeps reading, however long it takes in all, and one that stops reading
+// is let go.
+const bodyWriteTimeout = 30 * time.Second
+
+// maxConnsPerReplica bounds the connections kept per replica: a pooled
+// one for each of 1000 concurrent clients, with room to spare. A request
+// that finds them all busy waits for one up to the response timeout.
+const maxConnsPerReplica = 1024
 
 // Options tune a Router. The zero value is ready to use: every zero field
 // takes its default.
@@ -78,15 +84,6 @@ type Options struct {
 	// headers, and then for each read of its body, before the router
 	// answers 504 or breaks off; 0 means DefaultResponseHeaderTimeout.
 	ResponseHeaderTimeout time.Duration
-	// MaxIdleConnsPerHost bounds the connections kept per replica; 0
-	// means DefaultMaxIdleConnsPerHost. A request that finds them all busy
-	// waits for one up to ResponseHeaderTimeout.
-	MaxIdleConnsPerHost int
-	// BodyWriteTimeout bounds each write of a relayed body after its first,
-	// counted from its start, as NGINX's send_timeout: a line of gigabytes
-	// reaches a client that keeps reading, however long it takes in all,
-	// and one that stops reading is let go. 0 means DefaultBodyWriteTimeout.
-	BodyWriteTimeout time.Duration
 	// TLSConfig is for https replicas; nil means the system's roots and
 	// each replica's host name.
 	TLSConfig *tls.Config
@@ -118,12 +115,10 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	setDefault(&opts.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
-	setDefault(&opts.BodyWriteTimeout, DefaultBodyWriteTimeout)
 	opts.HealthPath = cmp.Or(opts.HealthPath, DefaultHealthPath)
 	if !strings.HasPrefix(opts.HealthPath, "/") {
 		return nil, fmt.Errorf("health path %q: must start with /", opts.HealthPath)
 	}
-	opts.MaxIdleConnsPerHost = cmp.Or(max(opts.MaxIdleConnsPerHost, 0), DefaultMaxIdleConnsPerHost)
 	met, err := newMetrics(opts.Registry)
 	if err != nil {
 		return nil, err
