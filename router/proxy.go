@@ -256,9 +256,9 @@ func ejects(f failure, err error) bool {
 // request has no body, so in the first two cases the replica sent no byte
 // of a response and a retry elsewhere is safe.
 func classify(err error) failure {
-	var de dialError
+	var oe *net.OpError
 	switch {
-	case errors.As(err, &de):
+	case errors.As(err, &oe) && oe.Op == "dial": // net.Dialer's errors
 		return failConnect
 	case isTimeout(err):
 		return failTimeout

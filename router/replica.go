@@ -101,12 +101,8 @@ func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
 				case <-t.C:
 					return nil, errWaitedTooLong
 				}
-				c, err := d.Dial("tcp", addr)
-				<-dialing
-				if err != nil {
-					return nil, dialError{err}
-				}
-				return c, nil
+				defer func() { <-dialing }()
+				return d.Dial("tcp", addr)
 			},
 			NoDefaultUserAgentHeader:  true,
 			DisablePathNormalizing:    true,
@@ -147,12 +143,6 @@ const maxDialing = 32
 // its turn to connect to a replica busy with others; it is a timeout
 // (504), and does not eject the replica.
 var errWaitedTooLong = fmt.Errorf("waited too long to connect to the replica: %w", os.ErrDeadlineExceeded)
-
-// dialError marks an error connecting to a replica.
-type dialError struct{ err error }
-
-func (e dialError) Error() string { return e.err.Error() }
-func (e dialError) Unwrap() error { return e.err }
 
 // set records the replica's health and reports whether it changed.
 func (r *replica) set(healthy bool) bool {

@@ -269,43 +269,27 @@ func (rt *Router) serveLine(ctx *fasthttp.RequestCtx, raw string) {
 	rt.proxy(ctx, rt.shards[i], strconv.AppendInt(append(buf[:0], "/lines/"...), n, 10), 0)
 }
 
-// CloseIdleConnections closes the pooled connections to the replicas.
-func (rt *Router) CloseIdleConnections() {
-	for _, s := range rt.shards {
-		for _, rep := range s.replicas {
-			rep.closeIdle()
-		}
-	}
-}
-
 // Drain makes /readyz answer 503 from now on, so that load balancers stop
 // sending new requests while the server shuts down.
 func (rt *Router) Drain() { rt.draining.Store(true) }
 
-// Ready reports whether every shard has at least one healthy replica and
-// the router is not draining; if not, the error says why.
-func (rt *Router) Ready() error {
-	if rt.draining.Load() {
-		return errors.New("the router is shutting down")
-	}
+// serveReady answers 200 while every shard has at least one healthy
+// replica and the router is not draining, and 503 saying why otherwise.
+func (rt *Router) serveReady(ctx *fasthttp.RequestCtx) {
 	var down []string
 	for _, s := range rt.shards {
 		if !s.anyHealthy() {
 			down = append(down, s.name)
 		}
 	}
-	if len(down) > 0 {
-		return fmt.Errorf("no healthy replica of %s", strings.Join(down, ", "))
+	// As a shard's: a problem carries no Cache-Control (a 503 is not
+	// cached by default), and docs/openapi.yaml describes it so.
+	switch {
+	case rt.draining.Load():
+		writeProblem(ctx, fasthttp.StatusServiceUnavailable, "the router is shutting down")
+	case len(down) > 0:
+		writeProblem(ctx, fasthttp.StatusServiceUnavailable, "no healthy replica of "+strings.Join(down, ", "))
+	default:
+		writeText(ctx, fasthttp.StatusOK, "ready\n")
 	}
-	return nil
-}
-
-func (rt *Router) serveReady(ctx *fasthttp.RequestCtx) {
-	if err := rt.Ready(); err != nil {
-		// As a shard's: a problem carries no Cache-Control (a 503 is not
-		// cached by default), and docs/openapi.yaml describes it so.
-		writeProblem(ctx, fasthttp.StatusServiceUnavailable, err.Error())
-		return
-	}
-	writeText(ctx, fasthttp.StatusOK, "ready\n")
 }

@@ -15,35 +15,31 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Defaults of a Server's zero timeouts.
+// The Server's timeouts of reading a request and of waiting for the next.
 const (
 	// DefaultHeaderTimeout is NGINX's client_header_timeout: on a
 	// CPU-starved machine a client that sent its request at once can
 	// still be read late, and a shorter bound cut such clients in bursts.
+	// It bounds the wait for a new connection's first request and the
+	// reading of every request from its first byte.
 	DefaultHeaderTimeout = 10 * time.Second
-	DefaultIdleTimeout   = 120 * time.Second
-	// DefaultWriteTimeout leaves room, after the shard's headers came
-	// within the response timeout, to write a response; each part of a
-	// long body after the first has the Router's BodyWriteTimeout.
-	DefaultWriteTimeout = DefaultResponseHeaderTimeout + 30*time.Second
+	// idleTimeout bounds the wait for the next request on a kept-alive
+	// connection.
+	idleTimeout = 120 * time.Second
 )
 
 // maxHeaderBytes bounds a request's line and headers, as net/http's
 // default MaxHeaderBytes with its slack does; a longer head is answered 431.
 const maxHeaderBytes = 64<<10 + 4<<10
 
-// Server serves a Router over HTTP/1.1 with fasthttp's server. Its zero
-// timeouts take their defaults; set the fields before Serve.
+// Server serves a Router over HTTP/1.1 with fasthttp's server. Set its
+// fields before Serve.
 type Server struct {
 	Router *Router
-	// HeaderTimeout bounds the wait for a new connection's first request
-	// and the reading of every request from its first byte.
-	HeaderTimeout time.Duration
-	// IdleTimeout bounds the wait for the next request on a kept-alive
-	// connection.
-	IdleTimeout time.Duration
 	// WriteTimeout bounds writing a response, but for a long body, whose
-	// writes after the first each get the Router's BodyWriteTimeout.
+	// writes after the first each get bodyWriteTimeout. 0 leaves 30 s to
+	// write a response after the shard's headers came within the
+	// Router's response timeout.
 	WriteTimeout time.Duration
 
 	once  sync.Once
@@ -55,13 +51,11 @@ type Server struct {
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		setDefault(&s.HeaderTimeout, DefaultHeaderTimeout)
-		setDefault(&s.IdleTimeout, DefaultIdleTimeout)
-		setDefault(&s.WriteTimeout, DefaultWriteTimeout)
+		setDefault(&s.WriteTimeout, s.Router.opts.ResponseHeaderTimeout+30*time.Second)
 		s.srv = &fasthttp.Server{
 			Handler:                      s.Router.Handle,
-			ReadTimeout:                  s.HeaderTimeout,
-			IdleTimeout:                  s.IdleTimeout,
+			ReadTimeout:                  DefaultHeaderTimeout,
+			IdleTimeout:                  idleTimeout,
 			WriteTimeout:                 s.WriteTimeout,
 			ReadBufferSize:               maxHeaderBytes,
 			NoDefaultServerHeader:        true,
