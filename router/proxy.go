@@ -84,11 +84,7 @@ func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, uri []byte, lines in
 		rt.writeFailure(ctx, s, rep, fail, err, c.gone())
 	}
 	if rt.log.Enabled(ctx, slog.LevelDebug) {
-		attrs := []slog.Attr{slog.String("method", string(ctx.Method())), slog.String("path", string(uri)), slog.String("shard", s.name)}
-		if rep != nil {
-			attrs = append(attrs, slog.String("replica", rep.name))
-		}
-		rt.log.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
+		rt.log.Debug("request", "method", string(ctx.Method()), "path", string(uri), "shard", s.name, "replica", rep)
 	}
 }
 

@@ -3,6 +3,7 @@ package router
 import (
 	"cmp"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -143,6 +144,14 @@ const maxDialing = 32
 // its turn to connect to a replica busy with others; it is a timeout
 // (504), and does not eject the replica.
 var errWaitedTooLong = fmt.Errorf("waited too long to connect to the replica: %w", os.ErrDeadlineExceeded)
+
+// LogValue names the replica in logs; a nil one is none.
+func (r *replica) LogValue() slog.Value {
+	if r == nil {
+		return slog.StringValue("")
+	}
+	return slog.StringValue(r.name)
+}
 
 // set records the replica's health and reports whether it changed.
 func (r *replica) set(healthy bool) bool {

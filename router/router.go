@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -134,10 +133,7 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	for _, s := range m.Shards {
 		sh := &shard{name: s.Name, counts: met.shardCounts(s.Name), latency: met.latency.WithLabelValues(s.Name)}
 		for _, raw := range s.URLs {
-			u, err := url.Parse(raw)
-			if err != nil {
-				return nil, fmt.Errorf("shard %s: url %q: %w", s.Name, raw, err)
-			}
+			u, _ := url.Parse(raw) // m.Validate checked it
 			sh.replicas = append(sh.replicas, newReplica(sh.name, u, met, opts))
 		}
 		rt.shards = append(rt.shards, sh)
@@ -174,24 +170,21 @@ func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	// The method first, as a shard checks it, on /lines/ and the paths
 	// that exist; any other path is 404.
-	if raw, ok := strings.CutPrefix(string(path), "/lines/"); ok {
-		switch {
-		case !allowed(ctx):
+	p := string(path)
+	raw, lines := strings.CutPrefix(p, "/lines/")
+	known := lines || p == "/healthz" || p == "/readyz" || p == "/ready" || p == "/metrics"
+	switch {
+	case known && !allowed(ctx):
+		if lines {
 			rt.metrics.own(fasthttp.StatusMethodNotAllowed)
-		case strings.IndexByte(raw, '/') >= 0:
-			rt.metrics.own(writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound)))
-		case lineno.IsRange(raw):
-			rt.serveRange(ctx, raw)
-		default:
-			rt.serveLine(ctx, raw)
 		}
-		return
-	}
-	switch p := string(path); {
-	case p != "/healthz" && p != "/readyz" && p != "/ready" && p != "/metrics":
-		rt.metrics.own(fasthttp.StatusNotFound)
-		writeError(ctx, fmt.Errorf("%q: %w", truncate(p), problem.ErrNotFound))
-	case !allowed(ctx):
+	case !known || lines && strings.IndexByte(raw, '/') >= 0:
+		// string(path) again, not p: p stays on the stack.
+		rt.metrics.own(writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound)))
+	case lines && lineno.IsRange(raw):
+		rt.serveRange(ctx, raw)
+	case lines:
+		rt.serveLine(ctx, raw)
 	case p == "/healthz":
 		writeText(ctx, fasthttp.StatusOK, "ok\n")
 	case p == "/metrics":
@@ -259,12 +252,7 @@ func (rt *Router) serveLine(ctx *fasthttp.RequestCtx, raw string) {
 		rt.metrics.own(writeError(ctx, err))
 		return
 	}
-	i, ok := rt.manifest.Find(n)
-	if !ok { // a validated manifest covers 1..total
-		rt.log.Error("no shard owns a line within the file", "line", n)
-		rt.metrics.own(writeError(ctx, errors.New("manifest has no shard for the line")))
-		return
-	}
+	i, _ := rt.manifest.Find(n) // a validated manifest covers 1..total
 	var buf [32]byte
 	rt.proxy(ctx, rt.shards[i], strconv.AppendInt(append(buf[:0], "/lines/"...), n, 10), 0)
 }
