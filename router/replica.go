@@ -1,7 +1,6 @@
 package router
 
 import (
-	"cmp"
 	"fmt"
 	"log/slog"
 	"net"
@@ -82,11 +81,8 @@ const patientDialTimeout = 1500 * time.Millisecond
 const maxIdleTime = 60 * time.Second
 
 func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
-	tls, port := u.Scheme == "https", "80"
-	if tls {
-		port = "443"
-	}
-	addr := net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), port))
+	tls := u.Scheme == "https"
+	addr := fasthttp.AddMissingPort(u.Host, tls)
 	dialing := make(chan struct{}, maxDialing)
 	client := func(connect time.Duration, conns int) *fasthttp.HostClient {
 		d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}

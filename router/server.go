@@ -134,18 +134,18 @@ type clientConn struct {
 
 	timer *time.Timer
 	mu    sync.Mutex
-	state uint8 // watchOver, watchWaiting...
-	done  chan struct{}
-	gone  bool
-	shard net.Conn // the connection to close when the client leaves
-	one   [1]byte  // a watch reads one byte: enough to see the end
+	state uint8 // watchOver, watchWaiting or watchReading
+	// reading is held while a watch reads, for stop to wait on.
+	reading sync.WaitGroup
+	gone    bool
+	shard   net.Conn // the connection to close when the client leaves
+	one     [1]byte  // a watch reads one byte: enough to see the end
 }
 
 const (
-	watchOver = iota
+	watchOver = iota // the request is over: a read that times out was stopped
 	watchWaiting
 	watchReading
-	watchStopping
 )
 
 func (c *clientConn) Read(p []byte) (int, error) {
@@ -202,8 +202,8 @@ func (c *clientConn) run() {
 	// that stop's deadline, which ends the read, comes after it.
 	c.Conn.SetReadDeadline(time.Time{})
 	c.state = watchReading
-	done := make(chan struct{})
-	c.done = done
+	c.reading.Add(1)
+	defer c.reading.Done()
 	c.mu.Unlock()
 
 	n, err := c.Conn.Read(c.one[:])
@@ -212,7 +212,7 @@ func (c *clientConn) run() {
 	defer c.mu.Unlock()
 	c.ahead = append(c.ahead, c.one[:n]...)
 	var ne net.Error
-	if err != nil && !(c.state == watchStopping && errors.As(err, &ne) && ne.Timeout()) {
+	if err != nil && !(c.state == watchOver && errors.As(err, &ne) && ne.Timeout()) {
 		c.err = err
 		c.gone = true
 		if c.shard != nil {
@@ -220,7 +220,6 @@ func (c *clientConn) run() {
 		}
 	}
 	c.state = watchOver
-	close(done)
 }
 
 // attach names the connection to the shard to close if the client leaves,
@@ -238,16 +237,12 @@ func (c *clientConn) clientGone() bool { return !c.attach(nil) }
 func (c *clientConn) stop() {
 	c.timer.Stop()
 	c.mu.Lock()
-	if c.state != watchReading {
-		c.state = watchOver
-		c.mu.Unlock()
-		return
+	if c.state == watchReading {
+		c.Conn.SetReadDeadline(time.Unix(1, 0))
 	}
-	c.state = watchStopping
-	c.Conn.SetReadDeadline(time.Unix(1, 0))
-	done := c.done
+	c.state = watchOver
 	c.mu.Unlock()
-	<-done
+	c.reading.Wait()
 }
 
 // refuse answers the requests that fasthttp's parser lets through and
