@@ -137,21 +137,27 @@ func (c *call) exchange(s *shard) (*replica, failure, error) {
 func (rt *Router) writeFailure(ctx *fasthttp.RequestCtx, s *shard, rep *replica, fail failure, err error, gone bool) {
 	switch {
 	case fail == noReplica:
-		s.counts.inc(fasthttp.StatusServiceUnavailable)
-		ctx.Response.Header.Set("Retry-After", "1")
-		writeProblem(ctx, fasthttp.StatusServiceUnavailable, "no healthy replica of shard "+s.name)
 		rt.log.Debug("no healthy replica", "shard", s.name, "path", string(ctx.Path()))
+		s.answer(ctx, fasthttp.StatusServiceUnavailable, "no healthy replica of shard "+s.name)
 	case gone:
 		s.counts.inc(statusClientClosed)
 	case fail == failTimeout:
-		s.counts.inc(fasthttp.StatusGatewayTimeout)
 		rt.log.Warn("replica timed out", "shard", s.name, "replica", rep.name, "path", string(ctx.Path()), "error", err)
-		writeProblem(ctx, fasthttp.StatusGatewayTimeout, "shard "+s.name+" did not answer in time")
+		s.answer(ctx, fasthttp.StatusGatewayTimeout, "shard "+s.name+" did not answer in time")
 	default:
-		s.counts.inc(fasthttp.StatusBadGateway)
 		rt.log.Warn("replica failed", "shard", s.name, "replica", rep.name, "path", string(ctx.Path()), "error", err)
-		writeProblem(ctx, fasthttp.StatusBadGateway, "no replica of shard "+s.name+" answered")
+		s.answer(ctx, fasthttp.StatusBadGateway, "no replica of shard "+s.name+" answered")
 	}
+}
+
+// answer counts a failure of s and answers it with a problem; a 503 says
+// when to try again.
+func (s *shard) answer(ctx *fasthttp.RequestCtx, status int, detail string) {
+	s.counts.inc(status)
+	if status == fasthttp.StatusServiceUnavailable {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	writeProblem(ctx, status, detail)
 }
 
 func (c *call) gone() bool { return c.watch != nil && c.watch.clientGone() }

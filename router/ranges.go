@@ -90,10 +90,9 @@ func rangeDisagrees(status int, link []byte) string {
 // the manifest, and logs it: the answer would not be the range asked for,
 // so it is never served.
 func (rt *Router) disagree(ctx *fasthttp.RequestCtx, s *shard, rep *replica, uri []byte, why string) {
-	s.counts.inc(fasthttp.StatusBadGateway)
 	rt.log.Error("shard disagrees with the manifest; not serving its answer",
 		"shard", s.name, "replica", rep.name, "path", string(uri), "reason", why)
-	writeProblem(ctx, fasthttp.StatusBadGateway, "shard "+s.name+" and the manifest disagree about its lines")
+	s.answer(ctx, fasthttp.StatusBadGateway, "shard "+s.name+" and the manifest disagree about its lines")
 }
 
 // part is the share of a range that one shard serves.
@@ -247,17 +246,13 @@ func (sp *span) head(ctx *fasthttp.RequestCtx, p *part, first bool) bool {
 		fasthttp.StatusServiceUnavailable, fasthttp.StatusGatewayTimeout:
 		// The shard's own failure: the range cannot be served now, as a
 		// line of the shard could not.
-		p.shard.counts.inc(status)
 		rt.log.Warn("a shard failed its part of a range", "shard", p.shard.name, "replica", rep.name,
 			"path", string(p.uri), "status", status)
 		detail := ""
 		if status != fasthttp.StatusInternalServerError {
 			detail = "shard " + p.shard.name + " answered " + strconv.Itoa(status)
 		}
-		if status == fasthttp.StatusServiceUnavailable {
-			ctx.Response.Header.Set("Retry-After", "1")
-		}
-		writeProblem(ctx, status, detail)
+		p.shard.answer(ctx, status, detail)
 		return false
 	default:
 		rt.disagree(ctx, p.shard, rep, p.uri, fmt.Sprintf("it answered %d to HEAD", status))
