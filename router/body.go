@@ -3,7 +3,6 @@ package router
 import (
 	"bufio"
 	"io"
-	"log/slog"
 	"net"
 	"time"
 
@@ -16,41 +15,38 @@ import (
 // first gets the body write timeout, so that a line of gigabytes goes
 // through however long it takes in all, and a stalled side is let go.
 type upstream struct {
-	resp    *fasthttp.Response
-	conn    net.Conn // to the replica
-	timeout time.Duration
+	rt   *Router
+	resp *fasthttp.Response
+	conn net.Conn // to the replica
 	// The connection's pool, reader, and the pool's own handle of it.
 	pool *fasthttp.HostClient
 	br   *bufio.Reader
 	cc   any
 
 	// Set when the body is streamed.
-	client       net.Conn // to the client
-	writeTimeout time.Duration
-	log          *slog.Logger
+	client net.Conn // to the client
 	// lines is the number of lines of a range, counted in metrics once
 	// its body was read whole; 0 for a line.
-	lines   int64
-	metrics *metrics
-	reads   int
-	eof     bool
-	closed  bool
+	lines  int64
+	reads  int
+	eof    bool
+	closed bool
 }
 
 func (u *upstream) Read(p []byte) (int, error) {
 	if u.reads > 0 {
-		u.client.SetWriteDeadline(time.Now().Add(u.writeTimeout))
+		u.client.SetWriteDeadline(time.Now().Add(bodyWriteTimeout))
 	}
 	u.reads++
-	u.conn.SetReadDeadline(time.Now().Add(u.timeout))
+	u.conn.SetReadDeadline(time.Now().Add(u.rt.opts.ResponseHeaderTimeout))
 	n, err := u.resp.BodyStream().Read(p)
 	if err == io.EOF {
-		if !u.eof && u.metrics != nil {
-			u.metrics.rangeServed(u.lines)
+		if !u.eof {
+			u.rt.metrics.rangeServed(u.lines)
 		}
 		u.eof = true
-	} else if err != nil && u.log != nil {
-		u.log.Warn("body broke off", "error", err)
+	} else if err != nil {
+		u.rt.log.Warn("body broke off", "error", err)
 	}
 	return n, err
 }

@@ -60,12 +60,11 @@ func (rt *Router) checkAll(ctx context.Context, ejectedOnly bool) {
 }
 
 func (rt *Router) check(ctx context.Context, rep *replica) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+	var req fasthttp.Request
+	var resp fasthttp.Response
 	req.SetRequestURI(rep.readyz)
 	req.Header.SetHost(rep.host)
-	err := rep.health.DoTimeout(req, resp, rt.opts.HealthTimeout)
+	err := rep.health.DoTimeout(&req, &resp, rt.opts.HealthTimeout)
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -99,9 +98,8 @@ func (rt *Router) setHealth(rep *replica, healthy bool, reason string) {
 }
 
 // isTimeout reports a timeout, connecting, waiting for a free connection
-// or for an answer.
+// (fasthttp.ErrTimeout is a net.Error) or for an answer.
 func isTimeout(err error) bool {
 	var te interface{ Timeout() bool }
-	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
-		errors.Is(err, fasthttp.ErrNoFreeConns) || errors.As(err, &te) && te.Timeout()
+	return errors.Is(err, fasthttp.ErrNoFreeConns) || errors.As(err, &te) && te.Timeout()
 }

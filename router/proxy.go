@@ -79,16 +79,12 @@ func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, uri []byte, lines in
 		if status == fasthttp.StatusOK && !c.head {
 			c.lines = lines
 		}
-		c.relay(&c.up, status)
+		c.relay(status)
 	} else {
 		rt.writeFailure(ctx, s, rep, fail, err, c.gone())
 	}
 	if rt.log.Enabled(ctx, slog.LevelDebug) {
-		attrs := []slog.Attr{slog.String("method", string(ctx.Method())), slog.String("path", string(uri)), slog.String("shard", s.name)}
-		if rep != nil {
-			attrs = append(attrs, slog.String("replica", rep.name))
-		}
-		rt.log.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
+		rt.log.Debug("request", "method", string(ctx.Method()), "path", string(uri), "shard", s.name, "replica", rep)
 	}
 }
 
@@ -141,21 +137,27 @@ func (c *call) exchange(s *shard) (*replica, failure, error) {
 func (rt *Router) writeFailure(ctx *fasthttp.RequestCtx, s *shard, rep *replica, fail failure, err error, gone bool) {
 	switch {
 	case fail == noReplica:
-		s.counts.inc(fasthttp.StatusServiceUnavailable)
-		ctx.Response.Header.Set("Retry-After", "1")
-		writeProblem(ctx, fasthttp.StatusServiceUnavailable, "no healthy replica of shard "+s.name)
 		rt.log.Debug("no healthy replica", "shard", s.name, "path", string(ctx.Path()))
+		s.answer(ctx, fasthttp.StatusServiceUnavailable, "no healthy replica of shard "+s.name)
 	case gone:
 		s.counts.inc(statusClientClosed)
 	case fail == failTimeout:
-		s.counts.inc(fasthttp.StatusGatewayTimeout)
 		rt.log.Warn("replica timed out", "shard", s.name, "replica", rep.name, "path", string(ctx.Path()), "error", err)
-		writeProblem(ctx, fasthttp.StatusGatewayTimeout, "shard "+s.name+" did not answer in time")
+		s.answer(ctx, fasthttp.StatusGatewayTimeout, "shard "+s.name+" did not answer in time")
 	default:
-		s.counts.inc(fasthttp.StatusBadGateway)
 		rt.log.Warn("replica failed", "shard", s.name, "replica", rep.name, "path", string(ctx.Path()), "error", err)
-		writeProblem(ctx, fasthttp.StatusBadGateway, "no replica of shard "+s.name+" answered")
+		s.answer(ctx, fasthttp.StatusBadGateway, "no replica of shard "+s.name+" answered")
 	}
+}
+
+// answer counts a failure of s and answers it with a problem; a 503 says
+// when to try again.
+func (s *shard) answer(ctx *fasthttp.RequestCtx, status int, detail string) {
+	s.counts.inc(status)
+	if status == fasthttp.StatusServiceUnavailable {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	writeProblem(ctx, status, detail)
 }
 
 func (c *call) gone() bool { return c.watch != nil && c.watch.clientGone() }
@@ -201,7 +203,7 @@ func (c *call) attempt(s *shard, rep *replica, client *fasthttp.HostClient, firs
 			err = c.resp.ReadLimitBody(br, 0)
 		}
 		c.attach(nil)
-		c.up = upstream{resp: c.resp, conn: nc, timeout: timeout, pool: client, br: br, cc: cc}
+		c.up = upstream{rt: c.rt, resp: c.resp, conn: nc, pool: client, br: br, cc: cc}
 		up := &c.up
 		if err != nil {
 			up.close(false)
@@ -256,9 +258,9 @@ func ejects(f failure, err error) bool {
 // request has no body, so in the first two cases the replica sent no byte
 // of a response and a retry elsewhere is safe.
 func classify(err error) failure {
-	var de dialError
+	var oe *net.OpError
 	switch {
-	case errors.As(err, &de):
+	case errors.As(err, &oe) && oe.Op == "dial": // net.Dialer's errors
 		return failConnect
 	case isTimeout(err):
 		return failTimeout
@@ -272,7 +274,8 @@ func classify(err error) failure {
 // connection to the replica freed; a long one streams through with
 // constant memory, and if it breaks off midway, so does the client's
 // connection, so a partial line is never taken for a whole one.
-func (c *call) relay(up *upstream, status int) {
+func (c *call) relay(status int) {
+	up := &c.up
 	dst := &c.ctx.Response.Header
 	for k, v := range c.resp.Header.All() {
 		if !skipHeader(string(k)) {
@@ -307,10 +310,7 @@ func (c *call) relay(up *upstream, status int) {
 	}
 	// The response now belongs to the stream, which releases it.
 	st := *up
-	st.client = c.ctx.Conn()
-	st.writeTimeout = c.rt.opts.BodyWriteTimeout
-	st.log = c.rt.log
-	st.lines, st.metrics = c.lines, c.rt.metrics
+	st.client, st.lines = c.ctx.Conn(), c.lines
 	c.resp = nil
 	c.ctx.SetBodyStream(&st, length)
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -31,13 +30,8 @@ func (rt *Router) serveRange(ctx *fasthttp.RequestCtx, raw string) {
 		rt.metrics.own(writeError(ctx, err))
 		return
 	}
-	i, iok := rt.manifest.Find(a)
-	j, jok := rt.manifest.Find(b)
-	if !iok || !jok { // a validated manifest covers 1..total
-		rt.log.Error("no shard owns a line within the file", "first", a, "last", b)
-		rt.metrics.own(writeError(ctx, errors.New("manifest has no shard for the range")))
-		return
-	}
+	i, _ := rt.manifest.Find(a) // a validated manifest covers 1..total
+	j, _ := rt.manifest.Find(b)
 	if i == j {
 		var buf [48]byte
 		rt.proxy(ctx, rt.shards[i], rangeURI(buf[:0], a, b), b-a+1)
@@ -96,10 +90,9 @@ func rangeDisagrees(status int, link []byte) string {
 // the manifest, and logs it: the answer would not be the range asked for,
 // so it is never served.
 func (rt *Router) disagree(ctx *fasthttp.RequestCtx, s *shard, rep *replica, uri []byte, why string) {
-	s.counts.inc(fasthttp.StatusBadGateway)
 	rt.log.Error("shard disagrees with the manifest; not serving its answer",
 		"shard", s.name, "replica", rep.name, "path", string(uri), "reason", why)
-	writeProblem(ctx, fasthttp.StatusBadGateway, "shard "+s.name+" and the manifest disagree about its lines")
+	s.answer(ctx, fasthttp.StatusBadGateway, "shard "+s.name+" and the manifest disagree about its lines")
 }
 
 // part is the share of a range that one shard serves.
@@ -119,10 +112,35 @@ type part struct {
 	length int64
 }
 
-// spanHeaders are the headers the parts of a range share, from the first.
-type spanHeaders struct {
+// span is a range across shards: its parts and the headers they share,
+// the first part's. Once its status is sent, it is the body of the
+// answer: each part's GET in turn, its body streamed through with
+// constant memory, as a long line's is. Each part's answer must repeat
+// what its HEAD said (status 200, ETag, media type, length, next link),
+// and its body must be whole: as many bytes as its length, as many lines
+// as the manifest says. If anything fails, Read returns an error and the
+// server cuts the connection: a text body ends short of its
+// Content-Length, an NDJSON body without the end of its chunked
+// encoding, so a short range is never taken for a whole one.
+type span struct {
+	rt     *Router
+	parts  []part
+	accept []string
+	watch  *clientConn // while the parts' headers are asked for
+	client net.Conn
+	lines  int64 // of the whole range, for the metrics
+
 	contentType, cacheControl, vary string
 	ndjson                          bool
+
+	i    int      // the part being sent, or the next
+	c    *call    // the part's GET while its body is read
+	rep  *replica // the replica that answers it
+	got  int64    // bytes of the part read
+	nl   int64    // '\n's among them
+	end  byte     // the last byte read
+	sent int64    // bytes read so far, across parts
+	err  error    // why the body ended, once it did
 }
 
 // serveSpan answers a range across the shards i to j of the manifest.
@@ -132,15 +150,17 @@ type spanHeaders struct {
 // the manifest says the shard must send. Any disagreement is a 502: the
 // parts would not make the range. Only then is the status known; the
 // range's ETag is the SHA-256 of its parts' ETags, so a 304 or a HEAD
-// needs no body. A GET then streams the parts one after the other
-// (spanBody).
+// needs no body. A GET then streams the parts one after the other.
 //
 // HEADs first, rather than the first part's GET with the others' HEADs:
 // every answer the router gives (200, 304, HEAD, a 502 or a shard's 5xx)
 // is decided before any body is asked for, and no connection to a shard
 // sits with a body unread while the other shards are asked.
 func (rt *Router) serveSpan(ctx *fasthttp.RequestCtx, a, b int64, i, j int) {
-	parts := make([]part, 0, j-i+1)
+	sp := &span{rt: rt, client: ctx.Conn(), lines: b - a + 1}
+	for _, v := range ctx.Request.Header.PeekAll(fasthttp.HeaderAccept) {
+		sp.accept = append(sp.accept, string(v))
+	}
 	for k := i; k <= j; k++ {
 		sh := &rt.manifest.Shards[k]
 		p := part{shard: rt.shards[k], first: max(a, sh.First), last: min(b, sh.Last), length: -1}
@@ -148,38 +168,37 @@ func (rt *Router) serveSpan(ctx *fasthttp.RequestCtx, a, b int64, i, j int) {
 		if k < j {
 			p.link = nextLink(sh.Last+1, b)
 		}
-		parts = append(parts, p)
+		sp.parts = append(sp.parts, p)
 	}
-	var watch *clientConn
 	if cc, ok := ctx.Conn().(*clientConn); ok {
-		watch = cc.watchAfter(watchDelay)
-		defer watch.stop()
+		sp.watch = cc.watchAfter(watchDelay)
+		defer cc.stop()
 	}
-	var sh spanHeaders
-	for k := range parts {
-		if !rt.headPart(ctx, watch, &parts[k], &sh, k == 0) {
+	for k := range sp.parts {
+		if !sp.head(ctx, &sp.parts[k], k == 0) {
 			return
 		}
 	}
+	sp.watch = nil // the bodies are read after the handler returns
 
-	tag := spanTag(parts)
+	tag := spanTag(sp.parts)
 	h := &ctx.Response.Header
 	h.Set(fasthttp.HeaderETag, tag)
-	if sh.cacheControl != "" {
-		h.Set(fasthttp.HeaderCacheControl, sh.cacheControl)
+	if sp.cacheControl != "" {
+		h.Set(fasthttp.HeaderCacheControl, sp.cacheControl)
 	}
-	if sh.vary != "" {
-		h.Set(fasthttp.HeaderVary, sh.vary)
+	if sp.vary != "" {
+		h.Set(fasthttp.HeaderVary, sp.vary)
 	}
 	if matchesETag(ctx, tag) {
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	h.SetContentType(sh.contentType)
+	h.SetContentType(sp.contentType)
 	length := int64(-1) // NDJSON: chunked, as the shards send it
-	if !sh.ndjson {
+	if !sp.ndjson {
 		length = 0
-		for _, p := range parts {
+		for _, p := range sp.parts {
 			length += p.length
 		}
 	}
@@ -190,25 +209,30 @@ func (rt *Router) serveSpan(ctx *fasthttp.RequestCtx, a, b int64, i, j int) {
 		}
 		return
 	}
-	body := &spanBody{rt: rt, parts: parts, ndjson: sh.ndjson, contentType: sh.contentType, client: ctx.Conn(), lines: b - a + 1}
-	for _, v := range ctx.Request.Header.PeekAll(fasthttp.HeaderAccept) {
-		body.accept = append(body.accept, string(v))
-	}
-	ctx.SetBodyStream(body, int(length))
+	ctx.SetBodyStream(sp, int(length))
 }
 
-// headPart asks a replica of p's shard for the headers of p and checks
-// them: against the manifest, and against those of the first part, which
-// sh holds (first says p is the first, whose headers sh takes). On a
-// failure or a disagreement it answers the client and returns false.
-func (rt *Router) headPart(ctx *fasthttp.RequestCtx, watch *clientConn, p *part, sh *spanHeaders, first bool) bool {
-	c := rt.newCall([]byte(fasthttp.MethodHead), p.uri)
-	defer c.release()
-	c.watch = watch
-	for _, v := range ctx.Request.Header.PeekAll(fasthttp.HeaderAccept) {
-		c.req.Header.AddBytesV(fasthttp.HeaderAccept, v)
+// ask sends method for p to a replica of its shard. The call it returns,
+// for the caller to release, holds the answer's headers unless fail is
+// not noFailure; then fail says why there is none.
+func (sp *span) ask(method string, p *part) (*call, *replica, failure, error) {
+	c := sp.rt.newCall([]byte(method), p.uri)
+	c.watch = sp.watch
+	for _, v := range sp.accept {
+		c.req.Header.Add(fasthttp.HeaderAccept, v)
 	}
 	rep, fail, err := c.exchange(p.shard)
+	return c, rep, fail, err
+}
+
+// head asks a replica of p's shard for the headers of p and checks them:
+// against the manifest, and against those of the first part (first says
+// p is the first, whose headers the span takes). On a failure or a
+// disagreement it answers the client and returns false.
+func (sp *span) head(ctx *fasthttp.RequestCtx, p *part, first bool) bool {
+	rt := sp.rt
+	c, rep, fail, err := sp.ask(fasthttp.MethodHead, p)
+	defer c.release()
 	if fail != noFailure {
 		rt.writeFailure(ctx, p.shard, rep, fail, err, c.gone())
 		return false
@@ -222,33 +246,29 @@ func (rt *Router) headPart(ctx *fasthttp.RequestCtx, watch *clientConn, p *part,
 		fasthttp.StatusServiceUnavailable, fasthttp.StatusGatewayTimeout:
 		// The shard's own failure: the range cannot be served now, as a
 		// line of the shard could not.
-		p.shard.counts.inc(status)
 		rt.log.Warn("a shard failed its part of a range", "shard", p.shard.name, "replica", rep.name,
 			"path", string(p.uri), "status", status)
 		detail := ""
 		if status != fasthttp.StatusInternalServerError {
 			detail = "shard " + p.shard.name + " answered " + strconv.Itoa(status)
 		}
-		if status == fasthttp.StatusServiceUnavailable {
-			ctx.Response.Header.Set("Retry-After", "1")
-		}
-		writeProblem(ctx, status, detail)
+		p.shard.answer(ctx, status, detail)
 		return false
 	default:
 		rt.disagree(ctx, p.shard, rep, p.uri, fmt.Sprintf("it answered %d to HEAD", status))
 		return false
 	}
 	if first {
-		sh.contentType = string(h.ContentType())
-		sh.ndjson = strings.HasPrefix(sh.contentType, ndjsonType)
-		sh.cacheControl = string(h.Peek(fasthttp.HeaderCacheControl))
-		sh.vary = string(h.Peek(fasthttp.HeaderVary))
+		sp.contentType = string(h.ContentType())
+		sp.ndjson = strings.HasPrefix(sp.contentType, ndjsonType)
+		sp.cacheControl = string(h.Peek(fasthttp.HeaderCacheControl))
+		sp.vary = string(h.Peek(fasthttp.HeaderVary))
 	}
 	p.etag = string(h.Peek(fasthttp.HeaderETag))
-	if !sh.ndjson {
+	if !sp.ndjson {
 		p.length = int64(h.ContentLength())
 	}
-	if why := p.check(h, sh); why != "" {
+	if why := sp.check(p, h); why != "" {
 		rt.disagree(ctx, p.shard, rep, p.uri, why+" (HEAD)")
 		return false
 	}
@@ -260,30 +280,23 @@ func (rt *Router) headPart(ctx *fasthttp.RequestCtx, watch *clientConn, p *part,
 // manifest or with the other parts, or "": its next link must be the one
 // the manifest says, byte for byte; its ETag and length those noted for p;
 // its media type that of the first part.
-func (p *part) check(h *fasthttp.ResponseHeader, sh *spanHeaders) string {
+func (sp *span) check(p *part, h *fasthttp.ResponseHeader) string {
 	links := h.PeekAll(fasthttp.HeaderLink)
 	switch {
 	case p.link == "" && len(links) > 0:
 		return fmt.Sprintf("it sent the next link %q where the manifest says the range ends", links[0])
 	case p.link != "" && (len(links) != 1 || string(links[0]) != p.link):
-		return fmt.Sprintf("its next link is %q where the manifest says %q", bytesOrNone(links), p.link)
+		return fmt.Sprintf("its next links are %q where the manifest says %q", links, p.link)
 	case !strongTag(p.etag):
 		return fmt.Sprintf("its ETag %q is not a strong one", p.etag)
 	case string(h.Peek(fasthttp.HeaderETag)) != p.etag:
 		return fmt.Sprintf("its ETag %q differs from %q", h.Peek(fasthttp.HeaderETag), p.etag)
-	case string(h.ContentType()) != sh.contentType:
-		return fmt.Sprintf("its media type %q differs from %q", h.ContentType(), sh.contentType)
-	case !sh.ndjson && (p.length < 0 || int64(h.ContentLength()) != p.length):
+	case string(h.ContentType()) != sp.contentType:
+		return fmt.Sprintf("its media type %q differs from %q", h.ContentType(), sp.contentType)
+	case !sp.ndjson && (p.length < 0 || int64(h.ContentLength()) != p.length):
 		return fmt.Sprintf("its Content-Length %d is not the %d expected", h.ContentLength(), p.length)
 	}
 	return ""
-}
-
-func bytesOrNone(v [][]byte) string {
-	if len(v) == 0 {
-		return "(none)"
-	}
-	return string(v[0])
 }
 
 // strongTag reports whether t is a strong entity tag: quoted, not W/.
@@ -316,108 +329,66 @@ func matchesETag(ctx *fasthttp.RequestCtx, tag string) bool {
 // was sent.
 var errPartBroken = errors.New("a part of the range failed")
 
-// spanBody is the body of a range across shards: each part's GET in turn,
-// its body streamed through with constant memory, as a long line's is.
-// Each part's answer must repeat what its HEAD said (status 200, ETag,
-// media type, length, next link), and its body must be whole: as many
-// bytes as its length, as many lines as the manifest says. If anything
-// fails, Read returns an error and the server cuts the connection: a
-// text body ends short of its Content-Length, an NDJSON body without the
-// end of its chunked encoding, so a short range is never taken for a
-// whole one.
-type spanBody struct {
-	rt          *Router
-	parts       []part
-	accept      []string
-	contentType string
-	ndjson      bool
-	client      net.Conn
-	lines       int64 // of the whole range, for the metrics
-
-	i    int      // the part being sent, or the next
-	c    *call    // the part's GET while its body is read
-	rep  *replica // the replica that answers it
-	got  int64    // bytes of the part read
-	nl   int64    // '\n's among them
-	end  byte     // the last byte read
-	rd   int      // reads so far, across parts
-	sent int64    // bytes read so far, across parts
-	err  error    // the failure, once one happened
-	fin  bool     // the range was read whole
-}
-
-func (sb *spanBody) Read(buf []byte) (int, error) {
-	if sb.err != nil {
-		return 0, sb.err
-	}
-	for {
-		if sb.c == nil {
-			if sb.i == len(sb.parts) {
-				if !sb.fin {
-					sb.fin = true
-					sb.rt.metrics.rangeServed(sb.lines)
-				}
-				return 0, io.EOF
-			}
-			if err := sb.open(); err != nil {
-				return 0, sb.fail(err)
+func (sp *span) Read(buf []byte) (int, error) {
+	for sp.err == nil {
+		if sp.c == nil && sp.i == len(sp.parts) {
+			sp.rt.metrics.rangeServed(sp.lines)
+			sp.err = io.EOF
+			break
+		}
+		if sp.c == nil {
+			if err := sp.open(); err != nil {
+				sp.fail(err)
+				break
 			}
 		}
-		if sb.rd > 0 {
-			sb.client.SetWriteDeadline(time.Now().Add(sb.rt.opts.BodyWriteTimeout))
-		}
-		sb.rd++
-		up := &sb.c.up
-		up.conn.SetReadDeadline(time.Now().Add(up.timeout))
-		n, err := up.resp.BodyStream().Read(buf)
+		n, err := sp.c.up.Read(buf)
+		sp.got += int64(n)
+		sp.nl += int64(bytes.Count(buf[:n], []byte{'\n'}))
 		if n > 0 {
-			sb.got += int64(n)
-			sb.nl += int64(bytes.Count(buf[:n], []byte{'\n'}))
-			sb.end = buf[n-1]
+			sp.end = buf[n-1]
 		}
 		switch {
 		case err == io.EOF:
-			if err := sb.finish(); err != nil {
-				return 0, sb.fail(err)
-			}
+			err = sp.finish()
 		case err != nil:
-			return 0, sb.fail(fmt.Errorf("reading its body after %d bytes: %w", sb.got, err))
+			err = fmt.Errorf("reading its body after %d bytes: %w", sp.got, err)
+		}
+		if err != nil {
+			sp.fail(err)
+			break
 		}
 		if n > 0 {
-			sb.sent += int64(n)
+			sp.sent += int64(n)
 			return n, nil
 		}
 	}
+	return 0, sp.err
 }
 
 // open sends the GET of the next part and checks its answer's headers
 // against its HEAD's.
-func (sb *spanBody) open() error {
-	p := &sb.parts[sb.i]
-	c := sb.rt.newCall([]byte(fasthttp.MethodGet), p.uri)
-	for _, v := range sb.accept {
-		c.req.Header.Add(fasthttp.HeaderAccept, v)
-	}
-	rep, fail, err := c.exchange(p.shard)
-	if fail != noFailure {
+func (sp *span) open() error {
+	p := &sp.parts[sp.i]
+	c, rep, fail, err := sp.ask(fasthttp.MethodGet, p)
+	sp.rep = rep
+	switch {
+	case fail == noReplica:
 		c.release()
-		switch {
-		case fail == noReplica:
-			return fmt.Errorf("%w: no healthy replica of shard %s", errPartBroken, p.shard.name)
-		case err == nil:
-			return fmt.Errorf("%w: replica %s: %s", errPartBroken, rep.name, fail)
-		}
-		return fmt.Errorf("%w: replica %s: %s: %w", errPartBroken, rep.name, fail, err)
+		return fmt.Errorf("%w: no healthy replica of shard %s", errPartBroken, p.shard.name)
+	case fail != noFailure:
+		c.release()
+		return fmt.Errorf("%w: %s: %v", errPartBroken, fail, err)
 	}
-	sb.c, sb.rep, sb.got, sb.nl, sb.end = c, rep, 0, 0, 0
-	h := &c.resp.Header
-	status := h.StatusCode()
+	sp.c, sp.got, sp.nl, sp.end = c, 0, 0, 0
+	// Each write to the client after the range's first gets its timeout.
+	c.up.client, c.up.reads = sp.client, sp.i
+	status := c.resp.StatusCode()
 	p.shard.counts.inc(status)
 	if status != fasthttp.StatusOK {
 		return fmt.Errorf("%w: it answered %d to GET", errPartBroken, status)
 	}
-	sh := spanHeaders{contentType: sb.contentType, ndjson: sb.ndjson}
-	if why := p.check(h, &sh); why != "" {
+	if why := sp.check(p, &c.resp.Header); why != "" {
 		return fmt.Errorf("%w: %s (GET)", errPartBroken, why)
 	}
 	return nil
@@ -425,52 +396,43 @@ func (sb *spanBody) open() error {
 
 // finish checks that the part just read is whole, and lets its
 // connection go back to its pool.
-func (sb *spanBody) finish() error {
-	p := &sb.parts[sb.i]
+func (sp *span) finish() error {
+	p := &sp.parts[sp.i]
 	lines := p.last - p.first + 1
 	switch {
-	case sb.ndjson && (sb.nl != lines || sb.end != '\n'):
-		return fmt.Errorf("%w: %d NDJSON lines where the manifest says %d", errPartBroken, sb.nl, lines)
-	case !sb.ndjson && sb.got != p.length:
-		return fmt.Errorf("%w: %d bytes of %d", errPartBroken, sb.got, p.length)
-	case !sb.ndjson && sb.nl != lines && !(sb.nl == lines-1 && p.last == sb.rt.total && sb.end != '\n'):
+	case sp.ndjson && (sp.nl != lines || sp.end != '\n'):
+		return fmt.Errorf("%w: %d NDJSON lines where the manifest says %d", errPartBroken, sp.nl, lines)
+	case !sp.ndjson && sp.got != p.length:
+		return fmt.Errorf("%w: %d bytes of %d", errPartBroken, sp.got, p.length)
+	case !sp.ndjson && sp.nl != lines && !(sp.nl == lines-1 && p.last == sp.rt.total && sp.end != '\n'):
 		// Every line ends with '\n' but the file's last, which may not.
-		return fmt.Errorf("%w: %d lines where the manifest says %d", errPartBroken, sb.nl, lines)
+		return fmt.Errorf("%w: %d lines where the manifest says %d", errPartBroken, sp.nl, lines)
 	}
-	sb.c.up.close(true)
-	sb.c.release()
-	sb.c = nil
-	sb.i++
+	sp.c.up.close(true)
+	sp.c.release()
+	sp.c = nil
+	sp.i++
 	return nil
 }
 
 // fail logs why the range broke off, closes the part's connection, and
-// returns the error for the server, which then cuts the client's.
-func (sb *spanBody) fail(err error) error {
-	p := &sb.parts[min(sb.i, len(sb.parts)-1)]
-	rep := ""
-	if sb.rep != nil {
-		rep = sb.rep.name
-	}
-	sb.rt.log.Error("range broke off after its status was sent; cutting the connection",
-		"shard", p.shard.name, "replica", rep, "path", string(p.uri), "sent", sb.sent, "error", err)
-	sb.closePart()
-	sb.err = err
-	return err
+// keeps the error for the server, which then cuts the client's.
+func (sp *span) fail(err error) {
+	p := &sp.parts[sp.i]
+	sp.rt.log.Error("range broke off after its status was sent; cutting the connection",
+		"shard", p.shard.name, "replica", sp.rep, "path", string(p.uri), "sent", sp.sent, "error", err)
+	sp.Close()
+	sp.err = err
 }
 
-// closePart closes the connection of a part not read whole.
-func (sb *spanBody) closePart() {
-	if sb.c != nil {
-		sb.c.up.close(false)
-		sb.c.release()
-		sb.c = nil
+// Close ends the body, closing the connection of a part not read whole:
+// the server calls it when it has written the body or given up on the
+// client.
+func (sp *span) Close() error {
+	if sp.c != nil {
+		sp.c.up.close(false)
+		sp.c.release()
+		sp.c = nil
 	}
-}
-
-// Close ends the body: the server calls it when it has written the body
-// or given up on the client.
-func (sb *spanBody) Close() error {
-	sb.closePart()
 	return nil
 }

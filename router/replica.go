@@ -1,8 +1,8 @@
 package router
 
 import (
-	"cmp"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -81,11 +81,8 @@ const patientDialTimeout = 1500 * time.Millisecond
 const maxIdleTime = 60 * time.Second
 
 func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
-	tls, port := u.Scheme == "https", "80"
-	if tls {
-		port = "443"
-	}
-	addr := net.JoinHostPort(u.Hostname(), cmp.Or(u.Port(), port))
+	tls := u.Scheme == "https"
+	addr := fasthttp.AddMissingPort(u.Host, tls)
 	dialing := make(chan struct{}, maxDialing)
 	client := func(connect time.Duration, conns int) *fasthttp.HostClient {
 		d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
@@ -101,12 +98,8 @@ func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
 				case <-t.C:
 					return nil, errWaitedTooLong
 				}
-				c, err := d.Dial("tcp", addr)
-				<-dialing
-				if err != nil {
-					return nil, dialError{err}
-				}
-				return c, nil
+				defer func() { <-dialing }()
+				return d.Dial("tcp", addr)
 			},
 			NoDefaultUserAgentHeader:  true,
 			DisablePathNormalizing:    true,
@@ -123,7 +116,7 @@ func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
 		name:    u.String(),
 		host:    u.Host,
 		readyz:  u.Scheme + "://" + u.Host + o.HealthPath,
-		client:  client(o.ConnectTimeout, o.MaxIdleConnsPerHost),
+		client:  client(o.ConnectTimeout, maxConnsPerReplica),
 		patient: client(max(o.ConnectTimeout, patientDialTimeout), 4),
 		health:  client(o.ConnectTimeout, 2),
 		gauge:   m.healthy.WithLabelValues(shardName, u.String()),
@@ -148,11 +141,13 @@ const maxDialing = 32
 // (504), and does not eject the replica.
 var errWaitedTooLong = fmt.Errorf("waited too long to connect to the replica: %w", os.ErrDeadlineExceeded)
 
-// dialError marks an error connecting to a replica.
-type dialError struct{ err error }
-
-func (e dialError) Error() string { return e.err.Error() }
-func (e dialError) Unwrap() error { return e.err }
+// LogValue names the replica in logs; a nil one is none.
+func (r *replica) LogValue() slog.Value {
+	if r == nil {
+		return slog.StringValue("")
+	}
+	return slog.StringValue(r.name)
+}
 
 // set records the replica's health and reports whether it changed.
 func (r *replica) set(healthy bool) bool {

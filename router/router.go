@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -41,13 +40,19 @@ const (
 	DefaultRecheckInterval       = 250 * time.Millisecond
 	DefaultConnectTimeout        = 300 * time.Millisecond
 	DefaultResponseHeaderTimeout = 10 * time.Second
-	// DefaultBodyWriteTimeout bounds each write of a long body after its
-	// first, as the shard bounds each chunk of a long line.
-	DefaultBodyWriteTimeout = 30 * time.Second
-	// DefaultMaxIdleConnsPerHost keeps a pooled connection per replica for
-	// each of 1000 concurrent clients, with room to spare.
-	DefaultMaxIdleConnsPerHost = 1024
 )
+
+// bodyWriteTimeout bounds each write of a relayed body after its first,
+// counted from its start, as NGINX's send_timeout and as the shard bounds
+// each chunk of a long line: a line of gigabytes reaches a client that
+// keeps reading, however long it takes in all, and one that stops reading
+// is let go.
+const bodyWriteTimeout = 30 * time.Second
+
+// maxConnsPerReplica bounds the connections kept per replica: a pooled
+// one for each of 1000 concurrent clients, with room to spare. A request
+// that finds them all busy waits for one up to the response timeout.
+const maxConnsPerReplica = 1024
 
 // Options tune a Router. The zero value is ready to use: every zero field
 // takes its default.
@@ -78,15 +83,6 @@ type Options struct {
 	// headers, and then for each read of its body, before the router
 	// answers 504 or breaks off; 0 means DefaultResponseHeaderTimeout.
 	ResponseHeaderTimeout time.Duration
-	// MaxIdleConnsPerHost bounds the connections kept per replica; 0
-	// means DefaultMaxIdleConnsPerHost. A request that finds them all busy
-	// waits for one up to ResponseHeaderTimeout.
-	MaxIdleConnsPerHost int
-	// BodyWriteTimeout bounds each write of a relayed body after its first,
-	// counted from its start, as NGINX's send_timeout: a line of gigabytes
-	// reaches a client that keeps reading, however long it takes in all,
-	// and one that stops reading is let go. 0 means DefaultBodyWriteTimeout.
-	BodyWriteTimeout time.Duration
 	// TLSConfig is for https replicas; nil means the system's roots and
 	// each replica's host name.
 	TLSConfig *tls.Config
@@ -118,12 +114,10 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	setDefault(&opts.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&opts.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&opts.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
-	setDefault(&opts.BodyWriteTimeout, DefaultBodyWriteTimeout)
 	opts.HealthPath = cmp.Or(opts.HealthPath, DefaultHealthPath)
 	if !strings.HasPrefix(opts.HealthPath, "/") {
 		return nil, fmt.Errorf("health path %q: must start with /", opts.HealthPath)
 	}
-	opts.MaxIdleConnsPerHost = cmp.Or(max(opts.MaxIdleConnsPerHost, 0), DefaultMaxIdleConnsPerHost)
 	met, err := newMetrics(opts.Registry)
 	if err != nil {
 		return nil, err
@@ -139,10 +133,7 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 	for _, s := range m.Shards {
 		sh := &shard{name: s.Name, counts: met.shardCounts(s.Name), latency: met.latency.WithLabelValues(s.Name)}
 		for _, raw := range s.URLs {
-			u, err := url.Parse(raw)
-			if err != nil {
-				return nil, fmt.Errorf("shard %s: url %q: %w", s.Name, raw, err)
-			}
+			u, _ := url.Parse(raw) // m.Validate checked it
 			sh.replicas = append(sh.replicas, newReplica(sh.name, u, met, opts))
 		}
 		rt.shards = append(rt.shards, sh)
@@ -179,24 +170,21 @@ func (rt *Router) Handle(ctx *fasthttp.RequestCtx) {
 	}
 	// The method first, as a shard checks it, on /lines/ and the paths
 	// that exist; any other path is 404.
-	if raw, ok := strings.CutPrefix(string(path), "/lines/"); ok {
-		switch {
-		case !allowed(ctx):
+	p := string(path)
+	raw, lines := strings.CutPrefix(p, "/lines/")
+	known := lines || p == "/healthz" || p == "/readyz" || p == "/ready" || p == "/metrics"
+	switch {
+	case known && !allowed(ctx):
+		if lines {
 			rt.metrics.own(fasthttp.StatusMethodNotAllowed)
-		case strings.IndexByte(raw, '/') >= 0:
-			rt.metrics.own(writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound)))
-		case lineno.IsRange(raw):
-			rt.serveRange(ctx, raw)
-		default:
-			rt.serveLine(ctx, raw)
 		}
-		return
-	}
-	switch p := string(path); {
-	case p != "/healthz" && p != "/readyz" && p != "/ready" && p != "/metrics":
-		rt.metrics.own(fasthttp.StatusNotFound)
-		writeError(ctx, fmt.Errorf("%q: %w", truncate(p), problem.ErrNotFound))
-	case !allowed(ctx):
+	case !known || lines && strings.IndexByte(raw, '/') >= 0:
+		// string(path) again, not p: p stays on the stack.
+		rt.metrics.own(writeError(ctx, fmt.Errorf("%q: %w", truncate(string(path)), problem.ErrNotFound)))
+	case lines && lineno.IsRange(raw):
+		rt.serveRange(ctx, raw)
+	case lines:
+		rt.serveLine(ctx, raw)
 	case p == "/healthz":
 		writeText(ctx, fasthttp.StatusOK, "ok\n")
 	case p == "/metrics":
@@ -264,53 +252,32 @@ func (rt *Router) serveLine(ctx *fasthttp.RequestCtx, raw string) {
 		rt.metrics.own(writeError(ctx, err))
 		return
 	}
-	i, ok := rt.manifest.Find(n)
-	if !ok { // a validated manifest covers 1..total
-		rt.log.Error("no shard owns a line within the file", "line", n)
-		rt.metrics.own(writeError(ctx, errors.New("manifest has no shard for the line")))
-		return
-	}
+	i, _ := rt.manifest.Find(n) // a validated manifest covers 1..total
 	var buf [32]byte
 	rt.proxy(ctx, rt.shards[i], strconv.AppendInt(append(buf[:0], "/lines/"...), n, 10), 0)
-}
-
-// CloseIdleConnections closes the pooled connections to the replicas.
-func (rt *Router) CloseIdleConnections() {
-	for _, s := range rt.shards {
-		for _, rep := range s.replicas {
-			rep.closeIdle()
-		}
-	}
 }
 
 // Drain makes /readyz answer 503 from now on, so that load balancers stop
 // sending new requests while the server shuts down.
 func (rt *Router) Drain() { rt.draining.Store(true) }
 
-// Ready reports whether every shard has at least one healthy replica and
-// the router is not draining; if not, the error says why.
-func (rt *Router) Ready() error {
-	if rt.draining.Load() {
-		return errors.New("the router is shutting down")
-	}
+// serveReady answers 200 while every shard has at least one healthy
+// replica and the router is not draining, and 503 saying why otherwise.
+func (rt *Router) serveReady(ctx *fasthttp.RequestCtx) {
 	var down []string
 	for _, s := range rt.shards {
 		if !s.anyHealthy() {
 			down = append(down, s.name)
 		}
 	}
-	if len(down) > 0 {
-		return fmt.Errorf("no healthy replica of %s", strings.Join(down, ", "))
+	// As a shard's: a problem carries no Cache-Control (a 503 is not
+	// cached by default), and docs/openapi.yaml describes it so.
+	switch {
+	case rt.draining.Load():
+		writeProblem(ctx, fasthttp.StatusServiceUnavailable, "the router is shutting down")
+	case len(down) > 0:
+		writeProblem(ctx, fasthttp.StatusServiceUnavailable, "no healthy replica of "+strings.Join(down, ", "))
+	default:
+		writeText(ctx, fasthttp.StatusOK, "ready\n")
 	}
-	return nil
-}
-
-func (rt *Router) serveReady(ctx *fasthttp.RequestCtx) {
-	if err := rt.Ready(); err != nil {
-		// As a shard's: a problem carries no Cache-Control (a 503 is not
-		// cached by default), and docs/openapi.yaml describes it so.
-		writeProblem(ctx, fasthttp.StatusServiceUnavailable, err.Error())
-		return
-	}
-	writeText(ctx, fasthttp.StatusOK, "ready\n")
 }

@@ -385,8 +385,8 @@ func TestSlowHealthChecksEjectOnlyInARow(t *testing.T) {
 }
 
 func TestEjects(t *testing.T) {
-	timeout := dialError{&net.OpError{Op: "dial", Net: "tcp", Err: &timeoutError{}}}
-	refused := dialError{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}
+	timeout := &net.OpError{Op: "dial", Net: "tcp", Err: &timeoutError{}}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
 	for _, tc := range []struct {
 		name  string

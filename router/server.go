@@ -15,35 +15,31 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Defaults of a Server's zero timeouts.
+// The Server's timeouts of reading a request and of waiting for the next.
 const (
 	// DefaultHeaderTimeout is NGINX's client_header_timeout: on a
 	// CPU-starved machine a client that sent its request at once can
 	// still be read late, and a shorter bound cut such clients in bursts.
+	// It bounds the wait for a new connection's first request and the
+	// reading of every request from its first byte.
 	DefaultHeaderTimeout = 10 * time.Second
-	DefaultIdleTimeout   = 120 * time.Second
-	// DefaultWriteTimeout leaves room, after the shard's headers came
-	// within the response timeout, to write a response; each part of a
-	// long body after the first has the Router's BodyWriteTimeout.
-	DefaultWriteTimeout = DefaultResponseHeaderTimeout + 30*time.Second
+	// idleTimeout bounds the wait for the next request on a kept-alive
+	// connection.
+	idleTimeout = 120 * time.Second
 )
 
 // maxHeaderBytes bounds a request's line and headers, as net/http's
 // default MaxHeaderBytes with its slack does; a longer head is answered 431.
 const maxHeaderBytes = 64<<10 + 4<<10
 
-// Server serves a Router over HTTP/1.1 with fasthttp's server. Its zero
-// timeouts take their defaults; set the fields before Serve.
+// Server serves a Router over HTTP/1.1 with fasthttp's server. Set its
+// fields before Serve.
 type Server struct {
 	Router *Router
-	// HeaderTimeout bounds the wait for a new connection's first request
-	// and the reading of every request from its first byte.
-	HeaderTimeout time.Duration
-	// IdleTimeout bounds the wait for the next request on a kept-alive
-	// connection.
-	IdleTimeout time.Duration
 	// WriteTimeout bounds writing a response, but for a long body, whose
-	// writes after the first each get the Router's BodyWriteTimeout.
+	// writes after the first each get bodyWriteTimeout. 0 leaves 30 s to
+	// write a response after the shard's headers came within the
+	// Router's response timeout.
 	WriteTimeout time.Duration
 
 	once  sync.Once
@@ -55,13 +51,11 @@ type Server struct {
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		setDefault(&s.HeaderTimeout, DefaultHeaderTimeout)
-		setDefault(&s.IdleTimeout, DefaultIdleTimeout)
-		setDefault(&s.WriteTimeout, DefaultWriteTimeout)
+		setDefault(&s.WriteTimeout, s.Router.opts.ResponseHeaderTimeout+30*time.Second)
 		s.srv = &fasthttp.Server{
 			Handler:                      s.Router.Handle,
-			ReadTimeout:                  s.HeaderTimeout,
-			IdleTimeout:                  s.IdleTimeout,
+			ReadTimeout:                  DefaultHeaderTimeout,
+			IdleTimeout:                  idleTimeout,
 			WriteTimeout:                 s.WriteTimeout,
 			ReadBufferSize:               maxHeaderBytes,
 			NoDefaultServerHeader:        true,
@@ -140,18 +134,18 @@ type clientConn struct {
 
 	timer *time.Timer
 	mu    sync.Mutex
-	state uint8 // watchOver, watchWaiting...
-	done  chan struct{}
-	gone  bool
-	shard net.Conn // the connection to close when the client leaves
-	one   [1]byte  // a watch reads one byte: enough to see the end
+	state uint8 // watchOver, watchWaiting or watchReading
+	// reading is held while a watch reads, for stop to wait on.
+	reading sync.WaitGroup
+	gone    bool
+	shard   net.Conn // the connection to close when the client leaves
+	one     [1]byte  // a watch reads one byte: enough to see the end
 }
 
 const (
-	watchOver = iota
+	watchOver = iota // the request is over: a read that times out was stopped
 	watchWaiting
 	watchReading
-	watchStopping
 )
 
 func (c *clientConn) Read(p []byte) (int, error) {
@@ -208,8 +202,8 @@ func (c *clientConn) run() {
 	// that stop's deadline, which ends the read, comes after it.
 	c.Conn.SetReadDeadline(time.Time{})
 	c.state = watchReading
-	done := make(chan struct{})
-	c.done = done
+	c.reading.Add(1)
+	defer c.reading.Done()
 	c.mu.Unlock()
 
 	n, err := c.Conn.Read(c.one[:])
@@ -218,7 +212,7 @@ func (c *clientConn) run() {
 	defer c.mu.Unlock()
 	c.ahead = append(c.ahead, c.one[:n]...)
 	var ne net.Error
-	if err != nil && !(c.state == watchStopping && errors.As(err, &ne) && ne.Timeout()) {
+	if err != nil && !(c.state == watchOver && errors.As(err, &ne) && ne.Timeout()) {
 		c.err = err
 		c.gone = true
 		if c.shard != nil {
@@ -226,7 +220,6 @@ func (c *clientConn) run() {
 		}
 	}
 	c.state = watchOver
-	close(done)
 }
 
 // attach names the connection to the shard to close if the client leaves,
@@ -244,16 +237,12 @@ func (c *clientConn) clientGone() bool { return !c.attach(nil) }
 func (c *clientConn) stop() {
 	c.timer.Stop()
 	c.mu.Lock()
-	if c.state != watchReading {
-		c.state = watchOver
-		c.mu.Unlock()
-		return
+	if c.state == watchReading {
+		c.Conn.SetReadDeadline(time.Unix(1, 0))
 	}
-	c.state = watchStopping
-	c.Conn.SetReadDeadline(time.Unix(1, 0))
-	done := c.done
+	c.state = watchOver
 	c.mu.Unlock()
-	<-done
+	c.reading.Wait()
 }
 
 // refuse answers the requests that fasthttp's parser lets through and

@@ -81,14 +81,11 @@ func serve(ctx context.Context, cfg *config, m *manifest.Manifest, ln net.Listen
 		ln.Close()
 		return err
 	}
-	// A line may be long: the server leaves room to stream it after the
-	// shard's headers came within ResponseTimeout.
-	fast := &router.Server{Router: rt, WriteTimeout: cfg.ResponseTimeout + 30*time.Second}
+	fast := &router.Server{Router: rt}
 	health, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
 	go rt.Run(health)
 
-	defer rt.CloseIdleConnections()
 	served := make(chan error, 1)
 	go func() { served <- fast.Serve(ln) }()
 	log.Info("router listening", "addr", ln.Addr().String(), "shards", len(m.Shards), "total_lines", m.TotalLines)
