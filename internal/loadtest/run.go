@@ -156,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.cacheAtEnd()
 	r.rep.Machine.LoadAfter = loadAverage()
-	r.rep.Elapsed = time.Since(start)
+	r.rep.Elapsed = time.Since(start).Round(time.Second)
 	r.rep.Notes = append(r.rep.Notes,
 		"wrk, the servers and the fixed-rate client share the machine's CPUs: the figures are for the whole machine, load generator included.",
 		"The data lines above say how much of each data file was in the page cache; what was not came from the disk during the turns.",
