@@ -88,7 +88,7 @@ func (r *Report) loadTable() table.Writer {
 			perCore = fmtRPS(float64(time.Second) / float64(row.ServerCPU))
 		}
 		t.AppendRow(table.Row{row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin) + "–" + fmtRPS(row.RPSMax),
-			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row),
+			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row.Result),
 			fmtCPU(row.ServerCPU), fmtCPU(row.ShardCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS)})
 	}
 	return t
@@ -96,20 +96,20 @@ func (r *Report) loadTable() table.Writer {
 
 // fmtErrors writes the errors with their kinds: "12 (10 status, 2
 // timeout)".
-func fmtErrors(row Row) string {
-	if row.Errors == 0 {
+func fmtErrors(res Result) string {
+	if res.Errors() == 0 {
 		return "0"
 	}
 	var kinds []string
 	for _, k := range []struct {
 		n    int64
 		name string
-	}{{row.Status, "status"}, {row.Connect, "connect"}, {row.Read, "read"}, {row.Write, "write"}, {row.Tout, "timeout"}} {
+	}{{res.Status, "status"}, {res.Connect, "connect"}, {res.Read, "read"}, {res.Write, "write"}, {res.Timeout, "timeout"}} {
 		if k.n > 0 {
 			kinds = append(kinds, fmtCount(k.n)+" "+k.name)
 		}
 	}
-	return fmtCount(row.Errors) + " (" + strings.Join(kinds, ", ") + ")"
+	return fmtCount(res.Errors()) + " (" + strings.Join(kinds, ", ") + ")"
 }
 
 // routingTable sets each front door before 3 shards beside the same
@@ -140,26 +140,9 @@ func (r *Report) rangeTable() table.Writer {
 		}
 		row := r.Rows[i]
 		t.AppendRow(table.Row{row.Label, fmtCount(row.Span), fmtRPS(row.RPS), fmtRPS(row.RPS * float64(row.Span)),
-			fmt.Sprintf("%.0f", r.megabytesPerSecond(name)), fmtCPU(row.ServerCPU / time.Duration(row.Span)), fmtErrors(row)})
+			fmt.Sprintf("%.0f", row.MBps()), fmtCPU(row.ServerCPU / time.Duration(row.Span)), fmtErrors(row.Result)})
 	}
 	return t
-}
-
-// megabytesPerSecond is what target's responses carried, headers
-// included, per second of its turns.
-func (r *Report) megabytesPerSecond(target string) float64 {
-	var bytes int64
-	var took time.Duration
-	for _, tn := range r.Turns {
-		if tn.Target == target {
-			bytes += tn.Result.Bytes
-			took += tn.Result.Duration
-		}
-	}
-	if took <= 0 {
-		return 0
-	}
-	return float64(bytes) / 1e6 / took.Seconds()
 }
 
 // memoryTable is the big range's.

@@ -50,7 +50,7 @@ func TestSummarize(t *testing.T) {
 	assert.InDelta(t, 46_000, shard.RPSMin, 0.01)
 	assert.InDelta(t, 47_000, shard.RPSMax, 0.01)
 	assert.Equal(t, 20*time.Millisecond, shard.P99)
-	assert.Equal(t, int64(2), shard.Errors)
+	assert.Equal(t, int64(2), shard.Errors())
 	assert.Equal(t, 30*time.Microsecond, shard.ServerCPU, "per request")
 	assert.Equal(t, 20*time.Microsecond, shard.WrkCPU)
 	assert.NotNil(t, shard.Rate)

@@ -128,6 +128,30 @@ func (r Result) RPS() float64 {
 	return float64(r.Requests) / r.Duration.Seconds()
 }
 
+// MBps is the megabytes per second that the responses carried, headers
+// included.
+func (r Result) MBps() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / 1e6 / r.Duration.Seconds()
+}
+
+// add adds o's counts, time and latencies to r's.
+func (r *Result) add(o Result) {
+	r.Requests += o.Requests
+	r.Duration += o.Duration
+	r.Bytes += o.Bytes
+	r.Status += o.Status
+	r.Connect += o.Connect
+	r.Read += o.Read
+	r.Write += o.Write
+	r.Timeout += o.Timeout
+	r.P50 += o.P50
+	r.P99 += o.P99
+	r.P999 += o.P999
+}
+
 // Errors is every failed request: bad statuses and socket errors.
 func (r Result) Errors() int64 { return r.Status + r.Connect + r.Read + r.Write + r.Timeout }
 
