@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -53,14 +54,8 @@ func (f fixedRate) Run(ctx context.Context, base string) (rateResult, error) {
 	if f.Rate <= 0 || f.Duration <= 0 {
 		return rateResult{}, fmt.Errorf("fixed rate: rate %v and duration %v must be positive", f.Rate, f.Duration)
 	}
-	conns := f.Connections
-	if conns <= 0 {
-		conns = 128
-	}
-	timeout := f.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Second
-	}
+	conns := cmp.Or(max(f.Connections, 0), 128)
+	timeout := cmp.Or(max(f.Timeout, 0), 2*time.Second)
 	addr := strings.TrimPrefix(base, "http://")
 
 	total := int64(f.Rate * f.Duration.Seconds())

@@ -327,20 +327,16 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 	if err := alive(t, r.ps); err != nil {
 		return Turn{}, err
 	}
-	var shards, sampled, all []int
+	var shards []int
 	for _, p := range t.shards {
 		shards = append(shards, p.Pid())
 	}
-	sampled = slices.Clone(shards)
-	if t.front != nil {
-		sampled = append(sampled, t.front.Pid())
-	}
-	all = slices.Clone(shards)
+	all := slices.Clone(shards)
 	if t.door != nil {
 		all = append(all, t.door.Pid())
 	}
 
-	s := sample(sampled, sampleEvery)
+	s := sample(all, sampleEvery)
 	stop := r.pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
 	shardCPU, serverCPU := groupCPU(shards), groupCPU(all)
 	res, wrkCPU, err := w.Run(ctx, t.url, d)
