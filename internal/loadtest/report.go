@@ -122,9 +122,9 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// Summarize fills Rows, Ratios and Checks from Turns and Cold. rates
+// summarize fills Rows, Ratios and Checks from Turns and Cold. rates
 // holds the fixed-rate runs by target; labels the table names by target.
-func (r *Report) Summarize(labels map[string]string, rates map[string]*rateResult) {
+func (r *Report) summarize(labels map[string]string, rates map[string]*rateResult) {
 	r.Rows = nil
 	rounds := map[string]int{}
 	for _, t := range r.Turns {

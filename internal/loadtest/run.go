@@ -22,13 +22,13 @@ import (
 // framework), the floor (only the two reads of a line, on the same
 // framework), nginx and the router in front of the shard, both in front
 // of three shards, both in front of a manifest of 1,000 shards served by
-// the same three processes, a shard asked for ranges of RangeLines lines,
+// the same three processes, a shard asked for ranges of rangeLines lines,
 // and bigrange: a shard's memory while it serves the whole file as one
 // range (not a turn of wrk; it runs before the turns).
 var AllTargets = []string{"shard", "ceiling", "floor", "nginx", "router", "nginx3", "router3", "nginx1000", "router1000", "range", "bigrange"}
 
-// RangeLines is the lines each request of the range target asks for.
-const RangeLines = 1000
+// rangeLines is the lines each request of the range target asks for.
+const rangeLines = 1000
 
 // Config says what a run measures and how; Defaults holds the settings
 // that lines bench starts from.
@@ -110,12 +110,12 @@ func (c Config) check() error {
 // runner holds what the phases of a run share.
 type runner struct {
 	cfg     Config
-	ps      *Procs
+	ps      *processes
 	pr      *Progress
 	rep     *Report
-	bins    Binaries
+	bins    programs
 	targets []*target
-	wrk     Wrk
+	wrk     wrkCmd
 	turns   int
 }
 
@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	r.ps = &Procs{LogDir: filepath.Join(cfg.Dir, "logs")}
+	r.ps = &processes{LogDir: filepath.Join(cfg.Dir, "logs")}
 	defer func() {
 		r.pr.Printf("stopping every process started")
 		r.ps.StopAll(2 * time.Second)
@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			"divided by the requests answered: the servers (front door and shards, or the ceiling) and wrk apart. "+
 			"It varies less with a busy machine than requests per second do.")
 	r.rep.Notes = append(r.rep.Notes, targetNotes(r.cfg.Targets)...)
-	r.rep.Summarize(r.labels(), rates)
+	r.rep.summarize(r.labels(), rates)
 	return r.rep, nil
 }
 
@@ -180,7 +180,7 @@ func targetNotes(names []string) []string {
 	if slices.Contains(names, "range") {
 		notes = append(notes, fmt.Sprintf("The range target asks a whole-file shard of its own for %s lines a request (/lines/a..a+%d from a random a); "+
 			"its lines per second are its requests per second times %s, set against the shard target's single lines in the same run. "+
-			"It has no fixed-rate run.", fmtCount(RangeLines), RangeLines-1, fmtCount(RangeLines)))
+			"It has no fixed-rate run.", fmtCount(rangeLines), rangeLines-1, fmtCount(rangeLines)))
 	}
 	return notes
 }
@@ -267,7 +267,7 @@ func (r *runner) start(ctx context.Context) error {
 		return err
 	}
 	r.targets = ts
-	r.wrk = Wrk{Path: r.bins.Wrk, Threads: cfg.Threads, Connections: cfg.Connections, Timeout: cfg.Timeout}
+	r.wrk = wrkCmd{Path: r.bins.Wrk, Threads: cfg.Threads, Connections: cfg.Connections, Timeout: cfg.Timeout}
 	r.rep.Settings = fmt.Sprintf("%d connections, %d wrk threads, %d rounds of %v turns (after a %v warm-up each), random line numbers",
 		cfg.Connections, cfg.Threads, cfg.Rounds, cfg.Duration, max(cfg.Warmup, 0))
 	return nil
@@ -320,7 +320,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 	r.turns++
 	w := r.wrk
 	w.Script = filepath.Join(r.cfg.Dir, "scripts", fmt.Sprintf("%s-%d.lua", t.name, round))
-	lua := Script{Lines: t.dataset.Lines, Span: t.span, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.Lua()
+	lua := luaScript{Lines: t.dataset.Lines, Span: t.span, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.Lua()
 	if err := os.WriteFile(w.Script, []byte(lua), 0o644); err != nil {
 		return Turn{}, err
 	}
@@ -366,7 +366,7 @@ func (r *runner) fixedRates(ctx context.Context) (map[string]*rateResult, error)
 	if r.cfg.RateDuration <= 0 {
 		return rates, nil
 	}
-	r.rep.Summarize(r.labels(), nil)
+	r.rep.summarize(r.labels(), nil)
 	for _, t := range r.targets {
 		i := r.rep.row(t.name)
 		if i < 0 || r.rep.Rows[i].RPS < 2 || t.span > 1 {
