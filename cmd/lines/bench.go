@@ -75,7 +75,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("bench: %w", err)
 	}
 	fmt.Fprintln(stdout)
-	rep.WriteText(stdout)
+	if err := rep.WriteText(stdout); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
 	if *markdown != "" {
 		if err := writeMarkdown(*markdown, rep); err != nil {
 			return fmt.Errorf("bench: %w", err)
@@ -89,10 +91,7 @@ func writeMarkdown(path string, rep *loadtest.Report) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return atomicfile.Write(path, func(f *os.File) error {
-		rep.WriteMarkdown(f)
-		return nil
-	})
+	return atomicfile.Write(path, func(f *os.File) error { return rep.WriteMarkdown(f) })
 }
 
 // commandLine is the command as a user would type it again.

@@ -26,7 +26,7 @@ type RangeMemory struct {
 	// Took is the time from sending the request to the body's end.
 	Took time.Duration
 	// Before is the largest of each figure sampled while the shard was
-	// idle, after it had served one range of RangeLines lines; During
+	// idle, after it had served one range of rangeLines lines; During
 	// the largest while the body streamed, over Samples samples.
 	Before, During Memory
 	Samples        int
@@ -60,7 +60,7 @@ func (r *runner) bigRange(ctx context.Context) error {
 const sampleEvery = 100 * time.Millisecond
 
 // measureRangeMemory starts a shard over d, has it serve one range of
-// RangeLines lines, samples its idle memory for a second, then reads
+// rangeLines lines, samples its idle memory for a second, then reads
 // /lines/1..-1 to its end while sampling, and compares its SHA-256 with
 // the file's.
 func (r *runner) measureRangeMemory(ctx context.Context, d *Dataset) (RangeMemory, error) {
@@ -72,7 +72,7 @@ func (r *runner) measureRangeMemory(ctx context.Context, d *Dataset) (RangeMemor
 	defer s.proc.Stop(time.Second)
 	pid := s.proc.Pid()
 	client := &http.Client{}
-	first := fmt.Sprintf("/lines/1..%d", min(RangeLines, d.Lines))
+	first := fmt.Sprintf("/lines/1..%d", min(rangeLines, d.Lines))
 	if _, err := get(ctx, client, s.url+first, io.Discard); err != nil {
 		return m, err
 	}

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -53,14 +54,8 @@ func (f fixedRate) Run(ctx context.Context, base string) (rateResult, error) {
 	if f.Rate <= 0 || f.Duration <= 0 {
 		return rateResult{}, fmt.Errorf("fixed rate: rate %v and duration %v must be positive", f.Rate, f.Duration)
 	}
-	conns := f.Connections
-	if conns <= 0 {
-		conns = 128
-	}
-	timeout := f.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Second
-	}
+	conns := cmp.Or(max(f.Connections, 0), 128)
+	timeout := cmp.Or(max(f.Timeout, 0), 2*time.Second)
 	addr := strings.TrimPrefix(base, "http://")
 
 	total := int64(f.Rate * f.Duration.Seconds())
@@ -140,17 +135,17 @@ send:
 		res.Errors += t.errors
 	}
 	slices.Sort(lat)
-	res.P50, res.P90, res.P99, res.P999 = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99), Percentile(lat, 99.9)
+	res.P50, res.P90, res.P99, res.P999 = percentile(lat, 50), percentile(lat, 90), percentile(lat, 99), percentile(lat, 99.9)
 	if len(lat) > 0 {
 		res.Max = lat[len(lat)-1]
 	}
 	return res, nil
 }
 
-// Percentile returns the p-th percentile (0 to 100) of sorted latencies,
+// percentile returns the p-th percentile (0 to 100) of sorted latencies,
 // the smallest value that at least p% of them do not exceed; zero for
 // none.
-func Percentile(sorted []time.Duration, p float64) time.Duration {
+func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}

@@ -60,11 +60,11 @@ func TestPercentile(t *testing.T) {
 	for i := 1; i <= 1000; i++ {
 		ds = append(ds, time.Duration(i))
 	}
-	assert.Equal(t, time.Duration(500), Percentile(ds, 50))
-	assert.Equal(t, time.Duration(990), Percentile(ds, 99))
-	assert.Equal(t, time.Duration(999), Percentile(ds, 99.9))
-	assert.Equal(t, time.Duration(1000), Percentile(ds, 100))
-	assert.Equal(t, time.Duration(1), Percentile(ds, 0))
-	assert.Zero(t, Percentile(nil, 50))
-	assert.Equal(t, time.Duration(7), Percentile([]time.Duration{7}, 99.9))
+	assert.Equal(t, time.Duration(500), percentile(ds, 50))
+	assert.Equal(t, time.Duration(990), percentile(ds, 99))
+	assert.Equal(t, time.Duration(999), percentile(ds, 99.9))
+	assert.Equal(t, time.Duration(1000), percentile(ds, 100))
+	assert.Equal(t, time.Duration(1), percentile(ds, 0))
+	assert.Zero(t, percentile(nil, 50))
+	assert.Equal(t, time.Duration(7), percentile([]time.Duration{7}, 99.9))
 }

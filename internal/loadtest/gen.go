@@ -85,13 +85,13 @@ func generate(ctx context.Context, w io.Writer, size int64, seed uint64, progres
 		if crlf {
 			n--
 		}
-		o := r.IntN(textSize - int(n) + 1)
+		o, before := r.IntN(textSize-int(n)+1), len(buf)
 		buf = append(buf, text[o:o+int(n)]...)
 		if crlf {
 			buf = append(buf, '\r')
 		}
 		buf = append(buf, '\n')
-		done += n + 1 + b2i(crlf)
+		done += int64(len(buf) - before)
 		lines++
 		if len(buf) >= flushAt || done == size {
 			if err := ctx.Err(); err != nil {
@@ -107,13 +107,6 @@ func generate(ctx context.Context, w io.Writer, size int64, seed uint64, progres
 		}
 	}
 	return lines, nil
-}
-
-func b2i(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Dataset is a generated data file and its index.

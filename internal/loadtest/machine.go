@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -67,7 +68,7 @@ func loadAverage() string {
 // Linux 6.1, go1.26.8, wrk 4.1.0, nginx 1.22.1, load 0.50 0.40 0.30 →
 // 1.90 1.20 0.60".
 func (m Machine) String() string {
-	s := fmt.Sprintf("%d CPUs (%s), %s memory, Linux %s, %s", m.CPUs, orUnknown(m.CPU), formatBytes(m.Memory), orUnknown(m.Kernel), m.Go)
+	s := fmt.Sprintf("%d CPUs (%s), %s memory, Linux %s, %s", m.CPUs, cmp.Or(m.CPU, "unknown"), formatBytes(m.Memory), cmp.Or(m.Kernel, "unknown"), m.Go)
 	if m.Wrk != "" {
 		s += ", wrk " + m.Wrk
 	}
@@ -77,13 +78,6 @@ func (m Machine) String() string {
 	s += ", load average " + m.LoadBefore
 	if m.LoadAfter != "" {
 		s += " before, " + m.LoadAfter + " after"
-	}
-	return s
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
 	}
 	return s
 }

@@ -14,22 +14,22 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// Procs starts processes and stops every one it started: each runs in a
+// processes starts processes and stops every one it started: each runs in a
 // process group of its own, so that stopping it also stops what it forked
 // (nginx's workers), and dies with the harness's thread if the harness is
 // killed outright. Its zero value keeps no logs; it is safe for concurrent
 // use.
-type Procs struct {
+type processes struct {
 	// LogDir, when not empty, receives NAME.log with each process's
 	// standard error (and standard output, unless it is discarded).
 	LogDir string
 
 	mu    sync.Mutex
-	procs []*Proc
+	procs []*process
 }
 
-// Proc is a process started by Procs.
-type Proc struct {
+// process is one started by processes.
+type process struct {
 	Name string
 	cmd  *exec.Cmd
 	log  *os.File
@@ -40,8 +40,8 @@ type Proc struct {
 // Start starts bin with args, with env added to the harness's environment.
 // With quiet, its standard output is discarded (nginx writes an access
 // log line there for every request).
-func (ps *Procs) Start(name, bin string, args, env []string, quiet bool) (*Proc, error) {
-	p := &Proc{Name: name, done: make(chan struct{})}
+func (ps *processes) Start(name, bin string, args, env []string, quiet bool) (*process, error) {
+	p := &process{Name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -76,18 +76,18 @@ func (ps *Procs) Start(name, bin string, args, env []string, quiet bool) (*Proc,
 }
 
 // Pid is the process's id, which is also its process group's.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+func (p *process) Pid() int { return p.cmd.Process.Pid }
 
 // Done is closed when the process has exited.
-func (p *Proc) Done() <-chan struct{} { return p.done }
+func (p *process) Done() <-chan struct{} { return p.done }
 
 // Err is how the process ended; it is valid once Done is closed.
-func (p *Proc) Err() error { return p.err }
+func (p *process) Err() error { return p.err }
 
 // Stop sends SIGTERM to the process's group, waits up to grace for the
 // process to exit, then kills the group with SIGKILL and waits for the
 // process. Stopping a stopped process does nothing.
-func (p *Proc) Stop(grace time.Duration) {
+func (p *process) Stop(grace time.Duration) {
 	select {
 	case <-p.done:
 		killGroup(p.Pid(), syscall.SIGKILL) // what it forked may live on
@@ -113,7 +113,7 @@ func killGroup(pid int, sig syscall.Signal) {
 
 // StopAll stops every process still running, the latest first, each with
 // the grace period, and forgets them.
-func (ps *Procs) StopAll(grace time.Duration) {
+func (ps *processes) StopAll(grace time.Duration) {
 	ps.mu.Lock()
 	procs := ps.procs
 	ps.procs = nil

@@ -25,7 +25,7 @@ func gone(pid int) bool {
 
 // childOf starts sh that forks a sleeping child and prints its pid, and
 // returns the shell and the child's pid.
-func childOf(t *testing.T, ps *Procs, name string, ignoreTerm bool) (*Proc, int) {
+func childOf(t *testing.T, ps *processes, name string, ignoreTerm bool) (*process, int) {
 	t.Helper()
 	script := "sleep 60 & echo $!; wait"
 	if ignoreTerm {
@@ -44,11 +44,11 @@ func childOf(t *testing.T, ps *Procs, name string, ignoreTerm bool) (*Proc, int)
 }
 
 func TestStopAllStopsProcessGroups(t *testing.T) {
-	ps := &Procs{LogDir: t.TempDir()}
+	ps := &processes{LogDir: t.TempDir()}
 	a, childA := childOf(t, ps, "a", false)
 	b, childB := childOf(t, ps, "b", true) // ignores SIGTERM: needs SIGKILL
 	ps.StopAll(200 * time.Millisecond)
-	for _, p := range []*Proc{a, b} {
+	for _, p := range []*process{a, b} {
 		select {
 		case <-p.Done():
 		default:
@@ -61,7 +61,7 @@ func TestStopAllStopsProcessGroups(t *testing.T) {
 }
 
 func TestStopIsIdempotent(t *testing.T) {
-	ps := &Procs{}
+	ps := &processes{}
 	p, err := ps.Start("true", "/bin/true", nil, nil, true)
 	require.NoError(t, err)
 	<-p.Done()
@@ -71,7 +71,7 @@ func TestStopIsIdempotent(t *testing.T) {
 }
 
 func TestStartFails(t *testing.T) {
-	ps := &Procs{LogDir: t.TempDir()}
+	ps := &processes{LogDir: t.TempDir()}
 	_, err := ps.Start("missing", "/no/such/binary", nil, nil, false)
 	assert.Error(t, err)
 }
@@ -89,7 +89,7 @@ func TestReadMemoryAndSample(t *testing.T) {
 }
 
 func TestGroupCPU(t *testing.T) {
-	ps := &Procs{LogDir: t.TempDir()}
+	ps := &processes{LogDir: t.TempDir()}
 	defer ps.StopAll(0)
 	p, err := ps.Start("spin", "/bin/sh", []string{"-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 60"}, nil, false)
 	require.NoError(t, err)

@@ -49,49 +49,41 @@ func (p *Progress) endBar() {
 }
 
 // Bar shows that done of total bytes of label are done, on a terminal.
-func (p *Progress) Bar(label string, done, total int64) { p.show(label, done, total, true) }
-
-func (p *Progress) show(label string, done, total int64, bytes bool) {
+func (p *Progress) Bar(label string, done, total int64) {
 	if p == nil || !p.tty || total <= 0 {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.label != label {
-		p.endBar()
-		p.label = label
-		p.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetDescription(label), progressbar.OptionShowBytes(bytes),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		p.newBar(label, total)
 	}
 	_ = p.bar.Set64(done)
 }
 
-// Countdown shows label with a bar of the time d, on a terminal, until
-// the returned function is called.
+// newBar starts a bar of total bytes, or with total -1 a spinner that
+// shows the time elapsed and redraws itself once drawn.
+func (p *Progress) newBar(label string, total int64) {
+	p.endBar()
+	p.label = label
+	p.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.w),
+		progressbar.OptionSetDescription(label), progressbar.OptionShowBytes(total > 0),
+		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetRenderBlankState(total < 0))
+}
+
+// Countdown shows label, the time d it will take and the time elapsed,
+// on a terminal, until the returned function is called.
 func (p *Progress) Countdown(label string, d time.Duration) (stop func()) {
 	if p == nil || !p.tty {
 		return func() {}
 	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for start := time.Now(); ; {
-			p.show(label, int64(time.Since(start)/time.Second), int64(d/time.Second), false)
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.newBar(fmt.Sprintf("%s, %v", label, d), -1)
 	return func() {
-		close(quit)
-		<-done
 		p.mu.Lock()
+		defer p.mu.Unlock()
 		p.endBar()
-		p.mu.Unlock()
 	}
 }

@@ -1,12 +1,14 @@
 package loadtest
 
 import (
+	"embed"
 	"fmt"
 	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -86,7 +88,7 @@ func (r *Report) loadTable() table.Writer {
 			perCore = fmtRPS(float64(time.Second) / float64(row.ServerCPU))
 		}
 		t.AppendRow(table.Row{row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin) + "–" + fmtRPS(row.RPSMax),
-			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row),
+			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row.Result),
 			fmtCPU(row.ServerCPU), fmtCPU(row.ShardCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS)})
 	}
 	return t
@@ -94,20 +96,20 @@ func (r *Report) loadTable() table.Writer {
 
 // fmtErrors writes the errors with their kinds: "12 (10 status, 2
 // timeout)".
-func fmtErrors(row Row) string {
-	if row.Errors == 0 {
+func fmtErrors(res Result) string {
+	if res.Errors() == 0 {
 		return "0"
 	}
 	var kinds []string
 	for _, k := range []struct {
 		n    int64
 		name string
-	}{{row.Status, "status"}, {row.Connect, "connect"}, {row.Read, "read"}, {row.Write, "write"}, {row.Tout, "timeout"}} {
+	}{{res.Status, "status"}, {res.Connect, "connect"}, {res.Read, "read"}, {res.Write, "write"}, {res.Timeout, "timeout"}} {
 		if k.n > 0 {
 			kinds = append(kinds, fmtCount(k.n)+" "+k.name)
 		}
 	}
-	return fmtCount(row.Errors) + " (" + strings.Join(kinds, ", ") + ")"
+	return fmtCount(res.Errors()) + " (" + strings.Join(kinds, ", ") + ")"
 }
 
 // routingTable sets each front door before 3 shards beside the same
@@ -138,26 +140,9 @@ func (r *Report) rangeTable() table.Writer {
 		}
 		row := r.Rows[i]
 		t.AppendRow(table.Row{row.Label, fmtCount(row.Span), fmtRPS(row.RPS), fmtRPS(row.RPS * float64(row.Span)),
-			fmt.Sprintf("%.0f", r.megabytesPerSecond(name)), fmtCPU(row.ServerCPU / time.Duration(row.Span)), fmtErrors(row)})
+			fmt.Sprintf("%.0f", row.MBps()), fmtCPU(row.ServerCPU / time.Duration(row.Span)), fmtErrors(row.Result)})
 	}
 	return t
-}
-
-// megabytesPerSecond is what target's responses carried, headers
-// included, per second of its turns.
-func (r *Report) megabytesPerSecond(target string) float64 {
-	var bytes int64
-	var took time.Duration
-	for _, tn := range r.Turns {
-		if tn.Target == target {
-			bytes += tn.Result.Bytes
-			took += tn.Result.Duration
-		}
-	}
-	if took <= 0 {
-		return 0
-	}
-	return float64(bytes) / 1e6 / took.Seconds()
 }
 
 // memoryTable is the big range's.
@@ -263,97 +248,44 @@ func (d *Dataset) describe() string {
 	return s
 }
 
-// section is one table of the report: its title in the text, which has
-// no Every turn ("" there), its title and what it measures in Markdown.
-type section struct {
-	text, title, about string
-	table              table.Writer
+// reportFiles lay the report out, as text and as Markdown, around its
+// tables: the prose that says what each table measures is there.
+//
+//go:embed report.txt.tmpl report.md.tmpl
+var reportFiles embed.FS
+
+var reportTemplates = template.Must(template.ParseFS(reportFiles, "report.*.tmpl"))
+
+// page is what the templates show: the report, its data files described,
+// and its tables rendered, by name; a table without rows is left out.
+type page struct {
+	*Report
+	Data   []string
+	Tables map[string]string
 }
 
-func (r *Report) sections() []section {
-	return []section{
-		{"Maximum throughput (wrk, closed loop; means over the rounds)", "Maximum throughput",
-			"wrk, closed loop, random line numbers; requests per second and latencies are means over the rounds, memory the peak over them. " +
-				"Errors are responses of 400 or more plus socket errors and timeouts. " +
-				"Server CPU per request is what the target's own processes spent per answer (front door and shards; wrk apart). " +
-				"Requests per second per server core is 1 s divided by it: what one core would sustain for that target with no load generator beside it, " +
-				"the figure to plan capacity with.", r.loadTable()},
-		{"Fixed rate, half of each target's maximum (open loop; latency from when each request was due)", "Latency at a fixed rate",
-			"Half of each target's measured maximum, sent by an open-loop Go client; latency counts from the moment each request was due, so a queue shows.", r.rateTable()},
-		{"Cold start (process start to the first 200 of /lines/1)", "Cold start",
-			"From starting the process to its first 200 for /lines/1; the files are in the page cache.", r.coldTable()},
-		{"Routing, 3 shards against 1,000 (front door CPU/req: the servers' less the shards')", "Routing, 3 shards against 1,000",
-			"Each front door before a manifest of 3 shards and one of 1,000 that the same number of shard processes serve, " +
-				"so that only the routing differs. Front door CPU per request is the target's server CPU less its shards'.", r.routingTable()},
-		{"Ranges against single lines, by the line", "Ranges against single lines",
-			"The same whole-file shard asked for ranges of lines and for single lines, in the same run: " +
-				"lines per second are requests per second times the lines a request asks for; MB/s counts the responses with their headers; " +
-				"server CPU per line is the shard's CPU time over the lines it served.", r.rangeTable()},
-		{"Shard memory while serving the whole file as one range (max of samples every 100 ms)", "Shard memory while serving the whole file as one range",
-			"A shard of its own, asked for /lines/1..-1 after one range of 1,000 lines; " +
-				"the body read to its end as fast as the client goes and compared with the file. Before is the largest figure sampled " +
-				"over a second of idleness, during the largest while the body streamed, each sampled every 100 ms from /proc/PID/status. " +
-				"RssAnon is the shard's own memory (heap, stacks); VmRSS adds the pages of the files it maps, such as its binary.", r.memoryTable()},
-		{"Ratios", "Ratios", "By server CPU per request is the second's CPU time per request over the first's: " +
-			"what the ratio of requests per second would be if the servers' CPU were the only limit and wrk cost nothing. " +
-			"The ratio of ranges to single lines is by the line.", r.ratioTable()},
-		{"Targets", "Against the targets", "", r.checkTable()},
-		{"", "Every turn", "The turns in the order they ran (A B A B).", r.turnTable()},
+func (r *Report) write(w io.Writer, name string, render func(table.Writer) string) error {
+	p := page{Report: r, Tables: map[string]string{}}
+	for _, d := range r.Datasets {
+		p.Data = append(p.Data, d.describe())
 	}
+	for name, t := range map[string]table.Writer{"load": r.loadTable(), "rate": r.rateTable(), "cold": r.coldTable(),
+		"routing": r.routingTable(), "ranges": r.rangeTable(), "memory": r.memoryTable(), "ratios": r.ratioTable(),
+		"checks": r.checkTable(), "turns": r.turnTable()} {
+		if t.Length() > 0 {
+			p.Tables[name] = render(t)
+		}
+	}
+	return reportTemplates.ExecuteTemplate(w, name, p)
 }
 
 // WriteText prints the report as aligned text tables.
-func (r *Report) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "lines bench, %s; %s\n", r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine.String())
-	fmt.Fprintf(w, "command: %s\n", r.Command)
-	if r.Source != "" {
-		fmt.Fprintf(w, "built from: %s\n", r.Source)
-	}
-	fmt.Fprintf(w, "load: %s\n", r.Settings)
-	for _, d := range r.Datasets {
-		fmt.Fprintf(w, "data: %s\n", d.describe())
-	}
-	for _, s := range r.sections() {
-		if s.text != "" && s.table.Length() > 0 {
-			fmt.Fprintf(w, "\n%s\n%s\n", s.text, s.table.Render())
-		}
-	}
-	if len(r.Notes) > 0 {
-		fmt.Fprintln(w, "\nNotes")
-		for _, n := range r.Notes {
-			fmt.Fprintf(w, "- %s\n", n)
-		}
-	}
-	fmt.Fprintf(w, "\nran in %v\n", r.Elapsed.Round(time.Second))
+func (r *Report) WriteText(w io.Writer) error {
+	return r.write(w, "report.txt.tmpl", table.Writer.Render)
 }
 
-// WriteMarkdown writes the report as Markdown, for the README's
-// Performance section.
-func (r *Report) WriteMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "### Load test, %s\n\n", r.Date.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(w, "- Machine: %s\n", r.Machine.String())
-	fmt.Fprintf(w, "- Command: `%s` (ran in %v)\n", r.Command, r.Elapsed.Round(time.Second))
-	if r.Source != "" {
-		fmt.Fprintf(w, "- Built from: %s\n", r.Source)
-	}
-	fmt.Fprintf(w, "- Load: %s\n", r.Settings)
-	for _, d := range r.Datasets {
-		fmt.Fprintf(w, "- Data: %s\n", d.describe())
-	}
-	for _, s := range r.sections() {
-		if s.table.Length() == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "\n#### %s\n\n", s.title)
-		if s.about != "" {
-			fmt.Fprintf(w, "%s\n\n", s.about)
-		}
-		fmt.Fprintln(w, s.table.RenderMarkdown())
-	}
-	if len(r.Notes) > 0 {
-		fmt.Fprintf(w, "\n#### Notes\n\n")
-		for _, n := range r.Notes {
-			fmt.Fprintf(w, "- %s\n", n)
-		}
-	}
+// WriteMarkdown writes the report as Markdown, for docs/bench and the
+// README's Performance section.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	return r.write(w, "report.md.tmpl", table.Writer.RenderMarkdown)
 }

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -63,13 +64,12 @@ type Row struct {
 	Target, Label string
 	// Span is the lines each request asked for, at least 1.
 	Span int64
-	// RPS is the mean over the rounds, RPSMin and RPSMax their spread.
+	// Result adds up the rounds: requests, bytes, time and errors; its
+	// latencies are the means over the rounds.
+	Result
+	// RPS is the mean of the rounds' requests per second, RPSMin and
+	// RPSMax their spread.
 	RPS, RPSMin, RPSMax float64
-	// The latencies are the means over the rounds.
-	P50, P99, P999 time.Duration
-	// Requests and Errors add up the rounds.
-	Requests, Errors                   int64
-	Status, Connect, Read, Write, Tout int64
 	// Memory peaks over the rounds, see Turn.
 	ShardRSS, ShardHWM, FrontRSS int64
 	// CPU time per request answered, over the rounds, see Turn.
@@ -122,30 +122,23 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// Summarize fills Rows, Ratios and Checks from Turns and Cold. rates
+// summarize fills Rows, Ratios and Checks from Turns and Cold. rates
 // holds the fixed-rate runs by target; labels the table names by target.
-func (r *Report) Summarize(labels map[string]string, rates map[string]*rateResult) {
+func (r *Report) summarize(labels map[string]string, rates map[string]*rateResult) {
 	r.Rows = nil
+	rounds := map[string]int{}
 	for _, t := range r.Turns {
 		i := r.row(t.Target)
 		if i < 0 {
-			r.Rows = append(r.Rows, Row{Target: t.Target, Label: labels[t.Target], Span: max(t.Span, 1), RPSMin: math.Inf(1)})
+			r.Rows = append(r.Rows, Row{Target: t.Target, Label: cmp.Or(labels[t.Target], t.Target), Span: max(t.Span, 1), RPSMin: math.Inf(1)})
 			i = len(r.Rows) - 1
 		}
 		row := &r.Rows[i]
+		rounds[t.Target]++
 		rps := t.Result.RPS()
 		row.RPS += rps
 		row.RPSMin, row.RPSMax = math.Min(row.RPSMin, rps), math.Max(row.RPSMax, rps)
-		row.P50 += t.Result.P50
-		row.P99 += t.Result.P99
-		row.P999 += t.Result.P999
-		row.Requests += t.Result.Requests
-		row.Errors += t.Result.Errors()
-		row.Status += t.Result.Status
-		row.Connect += t.Result.Connect
-		row.Read += t.Result.Read
-		row.Write += t.Result.Write
-		row.Tout += t.Result.Timeout
+		row.Result.add(t.Result)
 		row.ShardRSS = max(row.ShardRSS, t.ShardRSS)
 		row.ShardHWM = max(row.ShardHWM, t.ShardHWM)
 		row.FrontRSS = max(row.FrontRSS, t.FrontRSS)
@@ -155,7 +148,7 @@ func (r *Report) Summarize(labels map[string]string, rates map[string]*rateResul
 	}
 	for i := range r.Rows {
 		row := &r.Rows[i]
-		n := r.rounds(row.Target)
+		n := rounds[row.Target]
 		row.RPS /= float64(n)
 		row.P50 /= time.Duration(n)
 		row.P99 /= time.Duration(n)
@@ -165,9 +158,6 @@ func (r *Report) Summarize(labels map[string]string, rates map[string]*rateResul
 			row.ServerCPU /= time.Duration(row.Requests)
 			row.ShardCPU /= time.Duration(row.Requests)
 			row.WrkCPU /= time.Duration(row.Requests)
-		}
-		if row.Label == "" {
-			row.Label = row.Target
 		}
 	}
 	r.Ratios, r.Checks = nil, nil
@@ -192,16 +182,6 @@ func (r *Report) row(target string) int {
 		}
 	}
 	return -1
-}
-
-func (r *Report) rounds(target string) int {
-	n := 0
-	for _, t := range r.Turns {
-		if t.Target == target {
-			n++
-		}
-	}
-	return max(n, 1)
 }
 
 // The names of the ratios that the checks and tables look for.

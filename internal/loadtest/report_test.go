@@ -37,7 +37,7 @@ func sampleReport() *Report {
 			turn("router", round, 27_000+int64(round)*3000, 40*time.Millisecond, 22<<20),
 		)
 	}
-	r.Summarize(map[string]string{"shard": "shard (1GB)", "shard@10GB": "shard (10GB)", "ceiling": "ceiling", "nginx": "nginx → shard", "router": "router → shard"},
+	r.summarize(map[string]string{"shard": "shard (1GB)", "shard@10GB": "shard (10GB)", "ceiling": "ceiling", "nginx": "nginx → shard", "router": "router → shard"},
 		map[string]*rateResult{"shard": {Rate: 23_000, Achieved: 22_990, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Sent: 230_000}})
 	return r
 }
@@ -50,7 +50,7 @@ func TestSummarize(t *testing.T) {
 	assert.InDelta(t, 46_000, shard.RPSMin, 0.01)
 	assert.InDelta(t, 47_000, shard.RPSMax, 0.01)
 	assert.Equal(t, 20*time.Millisecond, shard.P99)
-	assert.Equal(t, int64(2), shard.Errors)
+	assert.Equal(t, int64(2), shard.Errors())
 	assert.Equal(t, 30*time.Microsecond, shard.ServerCPU, "per request")
 	assert.Equal(t, 20*time.Microsecond, shard.WrkCPU)
 	assert.NotNil(t, shard.Rate)
@@ -162,13 +162,13 @@ func shardsAndRangesReport() *Report {
 		single := front("shard", round, 40_000, 25)
 		single.ShardCPU = single.ServerCPU
 		ranges := front("range", round, 2_000+int64(round-1)*400, 500)
-		ranges.ShardCPU, ranges.Span = ranges.ServerCPU, RangeLines
+		ranges.ShardCPU, ranges.Span = ranges.ServerCPU, rangeLines
 		ranges.Result.Bytes = 2_000 * 10 * 310_000
 		r.Turns = append(r.Turns, single, ranges,
 			front("nginx3", round, 10_000, 60), front("nginx1000", round, 5_500, 120),
 			front("router3", round, 9_000, 50), front("router1000", round, 8_800, 52))
 	}
-	r.Summarize(map[string]string{"shard": "shard (1GB)", "range": "shard (1GB), 1,000-line ranges", "nginx3": "nginx → 3 shards",
+	r.summarize(map[string]string{"shard": "shard (1GB)", "range": "shard (1GB), 1,000-line ranges", "nginx3": "nginx → 3 shards",
 		"nginx1000": "nginx → 1,000 shards", "router3": "router → 3 shards", "router1000": "router → 1,000 shards"}, nil)
 	return r
 }
@@ -188,7 +188,7 @@ func TestSummarizeShardsAndRanges(t *testing.T) {
 	assert.InDelta(t, 2_200.0*1000/40_000, rng.Value, 0.001, "lines per second, not requests")
 	assert.InDeltaSlice(t, []float64{50, 60}, rng.Rounds, 0.001, "by the line, round by round")
 	assert.InDelta(t, 50, rng.ByCPU, 0.001, "25 µs a single line against 0.5 µs a line of a range")
-	assert.Equal(t, int64(RangeLines), r.Rows[r.row("range")].Span)
+	assert.Equal(t, int64(rangeLines), r.Rows[r.row("range")].Span)
 	assert.Equal(t, int64(1), r.Rows[r.row("shard")].Span)
 
 	verdict := map[string]string{}
@@ -205,7 +205,7 @@ func TestSummarizeShardsAndRanges(t *testing.T) {
 	assert.NotContains(t, verdict, ratioRouterShards, "the issue sets no target for the router")
 
 	r.RangeMemory.Exact, r.RangeMemory.During.Anon = false, 300<<20
-	r.Summarize(nil, nil)
+	r.summarize(nil, nil)
 	for _, c := range r.Checks {
 		if strings.Contains(c.Name, "range of 1GB") {
 			assert.False(t, c.OK, c.Name)

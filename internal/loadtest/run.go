@@ -22,13 +22,13 @@ import (
 // framework), the floor (only the two reads of a line, on the same
 // framework), nginx and the router in front of the shard, both in front
 // of three shards, both in front of a manifest of 1,000 shards served by
-// the same three processes, a shard asked for ranges of RangeLines lines,
+// the same three processes, a shard asked for ranges of rangeLines lines,
 // and bigrange: a shard's memory while it serves the whole file as one
 // range (not a turn of wrk; it runs before the turns).
 var AllTargets = []string{"shard", "ceiling", "floor", "nginx", "router", "nginx3", "router3", "nginx1000", "router1000", "range", "bigrange"}
 
-// RangeLines is the lines each request of the range target asks for.
-const RangeLines = 1000
+// rangeLines is the lines each request of the range target asks for.
+const rangeLines = 1000
 
 // Config says what a run measures and how; Defaults holds the settings
 // that lines bench starts from.
@@ -110,12 +110,12 @@ func (c Config) check() error {
 // runner holds what the phases of a run share.
 type runner struct {
 	cfg     Config
-	ps      *Procs
+	ps      *processes
 	pr      *Progress
 	rep     *Report
-	bins    Binaries
+	bins    programs
 	targets []*target
-	wrk     Wrk
+	wrk     wrkCmd
 	turns   int
 }
 
@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	r.ps = &Procs{LogDir: filepath.Join(cfg.Dir, "logs")}
+	r.ps = &processes{LogDir: filepath.Join(cfg.Dir, "logs")}
 	defer func() {
 		r.pr.Printf("stopping every process started")
 		r.ps.StopAll(2 * time.Second)
@@ -156,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.cacheAtEnd()
 	r.rep.Machine.LoadAfter = loadAverage()
-	r.rep.Elapsed = time.Since(start)
+	r.rep.Elapsed = time.Since(start).Round(time.Second)
 	r.rep.Notes = append(r.rep.Notes,
 		"wrk, the servers and the fixed-rate client share the machine's CPUs: the figures are for the whole machine, load generator included.",
 		"The data lines above say how much of each data file was in the page cache; what was not came from the disk during the turns.",
@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			"divided by the requests answered: the servers (front door and shards, or the ceiling) and wrk apart. "+
 			"It varies less with a busy machine than requests per second do.")
 	r.rep.Notes = append(r.rep.Notes, targetNotes(r.cfg.Targets)...)
-	r.rep.Summarize(r.labels(), rates)
+	r.rep.summarize(r.labels(), rates)
 	return r.rep, nil
 }
 
@@ -180,7 +180,7 @@ func targetNotes(names []string) []string {
 	if slices.Contains(names, "range") {
 		notes = append(notes, fmt.Sprintf("The range target asks a whole-file shard of its own for %s lines a request (/lines/a..a+%d from a random a); "+
 			"its lines per second are its requests per second times %s, set against the shard target's single lines in the same run. "+
-			"It has no fixed-rate run.", fmtCount(RangeLines), RangeLines-1, fmtCount(RangeLines)))
+			"It has no fixed-rate run.", fmtCount(rangeLines), rangeLines-1, fmtCount(rangeLines)))
 	}
 	return notes
 }
@@ -267,7 +267,7 @@ func (r *runner) start(ctx context.Context) error {
 		return err
 	}
 	r.targets = ts
-	r.wrk = Wrk{Path: r.bins.Wrk, Threads: cfg.Threads, Connections: cfg.Connections, Timeout: cfg.Timeout}
+	r.wrk = wrkCmd{Path: r.bins.Wrk, Threads: cfg.Threads, Connections: cfg.Connections, Timeout: cfg.Timeout}
 	r.rep.Settings = fmt.Sprintf("%d connections, %d wrk threads, %d rounds of %v turns (after a %v warm-up each), random line numbers",
 		cfg.Connections, cfg.Threads, cfg.Rounds, cfg.Duration, max(cfg.Warmup, 0))
 	return nil
@@ -320,27 +320,23 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 	r.turns++
 	w := r.wrk
 	w.Script = filepath.Join(r.cfg.Dir, "scripts", fmt.Sprintf("%s-%d.lua", t.name, round))
-	lua := Script{Lines: t.dataset.Lines, Span: t.span, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.Lua()
+	lua := luaScript{Lines: t.dataset.Lines, Span: t.span, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.Lua()
 	if err := os.WriteFile(w.Script, []byte(lua), 0o644); err != nil {
 		return Turn{}, err
 	}
 	if err := alive(t, r.ps); err != nil {
 		return Turn{}, err
 	}
-	var shards, sampled, all []int
+	var shards []int
 	for _, p := range t.shards {
 		shards = append(shards, p.Pid())
 	}
-	sampled = slices.Clone(shards)
-	if t.front != nil {
-		sampled = append(sampled, t.front.Pid())
-	}
-	all = slices.Clone(shards)
+	all := slices.Clone(shards)
 	if t.door != nil {
 		all = append(all, t.door.Pid())
 	}
 
-	s := sample(sampled, sampleEvery)
+	s := sample(all, sampleEvery)
 	stop := r.pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
 	shardCPU, serverCPU := groupCPU(shards), groupCPU(all)
 	res, wrkCPU, err := w.Run(ctx, t.url, d)
@@ -370,7 +366,7 @@ func (r *runner) fixedRates(ctx context.Context) (map[string]*rateResult, error)
 	if r.cfg.RateDuration <= 0 {
 		return rates, nil
 	}
-	r.rep.Summarize(r.labels(), nil)
+	r.rep.summarize(r.labels(), nil)
 	for _, t := range r.targets {
 		i := r.rep.row(t.name)
 		if i < 0 || r.rep.Rows[i].RPS < 2 || t.span > 1 {

@@ -18,8 +18,8 @@ import (
 	"github.com/lineserver/lineserver/nginx"
 )
 
-// Binaries are the programs a run starts.
-type Binaries struct {
+// programs are the paths of the programs a run starts.
+type programs struct {
 	// Lineserver is cmd/lineserver, Ceiling cmd/ceiling, Router
 	// cmd/router; Wrk and Nginx the machine's. An empty path is missing.
 	Lineserver, Ceiling, Router, Wrk, Nginx string
@@ -34,8 +34,8 @@ const modulePath = "github.com/lineserver/lineserver/cmd/"
 // tree. A program that is missing or does not build is left empty, with
 // the reason in the returned notes; only wrk and the shard's own binary
 // are required.
-func binaries(ctx context.Context, cfg Config, dir string) (Binaries, []string, error) {
-	var b Binaries
+func binaries(ctx context.Context, cfg Config, dir string) (programs, []string, error) {
+	var b programs
 	var notes []string
 	var err error
 	if b.Wrk, err = exec.LookPath(cmp.Or(cfg.Wrk, "wrk")); err != nil {
@@ -119,7 +119,7 @@ func shardEnv(d *Dataset, first, last int64, port int) []string {
 
 // server is a started process and the URL it answers on.
 type server struct {
-	proc *Proc
+	proc *process
 	url  string
 }
 
@@ -141,7 +141,7 @@ func retry(start func() (*server, error)) (*server, error) {
 
 // startServer starts a server on a free port with run and waits until
 // probe answers 200 there, starting it again if it exits before (retry).
-func (r *runner) startServer(ctx context.Context, probe string, run func(port int) (*Proc, error)) (*server, error) {
+func (r *runner) startServer(ctx context.Context, probe string, run func(port int) (*process, error)) (*server, error) {
 	return retry(func() (*server, error) {
 		port, err := freePort()
 		if err != nil {
@@ -158,7 +158,7 @@ func (r *runner) startServer(ctx context.Context, probe string, run func(port in
 
 // startShard starts a shard over lines first to last of d.
 func (r *runner) startShard(ctx context.Context, name string, d *Dataset, first, last int64) (*server, error) {
-	return r.startServer(ctx, "/readyz", func(port int) (*Proc, error) {
+	return r.startServer(ctx, "/readyz", func(port int) (*process, error) {
 		return r.ps.Start(name, r.bins.Lineserver, nil, shardEnv(d, first, last, port), false)
 	})
 }
@@ -170,7 +170,7 @@ func (r *runner) startCeiling(ctx context.Context, function string, d *Dataset) 
 	if d != nil {
 		probe = "/lines/1"
 	}
-	return r.startServer(ctx, probe, func(port int) (*Proc, error) {
+	return r.startServer(ctx, probe, func(port int) (*process, error) {
 		env := []string{"FUNCTION_TARGET=" + function, "PORT=" + strconv.Itoa(port)}
 		if d != nil {
 			env = append(env, "FILE_REPOSITORY_FILE_PATH="+d.Data, "INDEX_FILE_PATH="+d.Index)
@@ -186,7 +186,7 @@ func (r *runner) startNginx(ctx context.Context, name, dir string, m *manifest.M
 		return nil, err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	return r.startServer(ctx, "/lines/1", func(port int) (*Proc, error) {
+	return r.startServer(ctx, "/lines/1", func(port int) (*process, error) {
 		f, err := os.Create(conf)
 		if err != nil {
 			return nil, err
@@ -202,7 +202,7 @@ func (r *runner) startNginx(ctx context.Context, name, dir string, m *manifest.M
 
 // startRouter runs the Go router over the manifest at path.
 func (r *runner) startRouter(ctx context.Context, name, path string) (*server, error) {
-	return r.startServer(ctx, "/readyz", func(port int) (*Proc, error) {
+	return r.startServer(ctx, "/readyz", func(port int) (*process, error) {
 		return r.ps.Start(name, r.bins.Router, []string{"--manifest", path, "--listen", "127.0.0.1:" + strconv.Itoa(port)}, nil, false)
 	})
 }
@@ -262,7 +262,7 @@ var probeClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{
 
 // waitHTTP polls url every interval until it answers 200, p exits, ctx
 // ends or 30 s pass.
-func waitHTTP(ctx context.Context, url string, p *Proc, ps *Procs, every time.Duration) error {
+func waitHTTP(ctx context.Context, url string, p *process, ps *processes, every time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
@@ -285,7 +285,7 @@ func waitHTTP(ctx context.Context, url string, p *Proc, ps *Procs, every time.Du
 	}
 }
 
-func (ps *Procs) logPath(p *Proc) string {
+func (ps *processes) logPath(p *process) string {
 	if ps.LogDir == "" {
 		return "(none kept)"
 	}

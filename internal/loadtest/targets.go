@@ -17,16 +17,16 @@ type target struct {
 	// shards are the processes whose memory is the shard's; door is the
 	// front door (nginx or the router), if any; front is the Go router,
 	// whose memory is sampled too.
-	shards      []*Proc
-	door, front *Proc
+	shards      []*process
+	door, front *process
 	// span is the lines a request asks for: 0 or 1 for single lines,
-	// RangeLines for the range target.
+	// rangeLines for the range target.
 	span int64
 }
 
 // available drops the targets whose programs are missing; notes on them
 // were made where they went missing.
-func available(want []string, b Binaries) []string {
+func available(want []string, b programs) []string {
 	var out []string
 	for _, t := range want {
 		switch {
@@ -41,14 +41,14 @@ func available(want []string, b Binaries) []string {
 }
 
 // serve is a started server's URL and process.
-func serve(s *server, err error) (string, *Proc, error) {
+func serve(s *server, err error) (string, *process, error) {
 	if err != nil {
 		return "", nil, err
 	}
 	return s.url, s.proc, nil
 }
 
-func alive(t *target, ps *Procs) error {
+func alive(t *target, ps *processes) error {
 	for _, p := range append(slices.Clone(t.shards), t.door) {
 		if p == nil {
 			continue
@@ -85,7 +85,7 @@ func (r *runner) startTargets(ctx context.Context, ds []*Dataset, names []string
 			t.url, t.door, err = serve(r.startCeiling(ctx, "Reads", d))
 		case "range":
 			if t, err = r.shardTarget(ctx, "range", "range", d); err == nil {
-				t.label, t.span = fmt.Sprintf("shard (%s), %s-line ranges", d.Name(), fmtCount(RangeLines)), RangeLines
+				t.label, t.span = fmt.Sprintf("shard (%s), %s-line ranges", d.Name(), fmtCount(rangeLines)), rangeLines
 			}
 		case "nginx", "router", "nginx3", "router3", "nginx1000", "router1000":
 			t, err = r.doorTarget(ctx, name, d)
@@ -114,7 +114,7 @@ func (r *runner) shardTarget(ctx context.Context, name, proc string, d *Dataset)
 	if err != nil {
 		return nil, err
 	}
-	return &target{name: name, label: "shard (" + d.Name() + ")", url: s.url, dataset: d, shards: []*Proc{s.proc}}, nil
+	return &target{name: name, label: "shard (" + d.Name() + ")", url: s.url, dataset: d, shards: []*process{s.proc}}, nil
 }
 
 // doorShards is how many shards the manifest of a front-door target

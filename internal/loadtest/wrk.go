@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// Script describes the Lua script that makes wrk ask for random lines.
-type Script struct {
+// luaScript describes the Lua script that makes wrk ask for random lines.
+type luaScript struct {
 	// Lines is the number of lines: each request asks for a line drawn
 	// uniformly from 1 to Lines.
 	Lines int64
@@ -81,7 +81,7 @@ end
 `))
 
 // Lua returns the script's text.
-func (s Script) Lua() string {
+func (s luaScript) Lua() string {
 	if s.Pool <= 0 {
 		s.Pool = 100_000
 	}
@@ -128,6 +128,30 @@ func (r Result) RPS() float64 {
 	return float64(r.Requests) / r.Duration.Seconds()
 }
 
+// MBps is the megabytes per second that the responses carried, headers
+// included.
+func (r Result) MBps() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / 1e6 / r.Duration.Seconds()
+}
+
+// add adds o's counts, time and latencies to r's.
+func (r *Result) add(o Result) {
+	r.Requests += o.Requests
+	r.Duration += o.Duration
+	r.Bytes += o.Bytes
+	r.Status += o.Status
+	r.Connect += o.Connect
+	r.Read += o.Read
+	r.Write += o.Write
+	r.Timeout += o.Timeout
+	r.P50 += o.P50
+	r.P99 += o.P99
+	r.P999 += o.P999
+}
+
 // Errors is every failed request: bad statuses and socket errors.
 func (r Result) Errors() int64 { return r.Status + r.Connect + r.Read + r.Write + r.Timeout }
 
@@ -149,8 +173,8 @@ func parseWrk(out string) (Result, error) {
 	return Result{}, errNoResult
 }
 
-// Wrk runs wrk against one URL.
-type Wrk struct {
+// wrkCmd runs wrk against one URL.
+type wrkCmd struct {
 	// Path is wrk's path.
 	Path string
 	// Threads and Connections are wrk's -t and -c.
@@ -163,7 +187,7 @@ type Wrk struct {
 }
 
 // Args are wrk's arguments for a run of d against url.
-func (w Wrk) Args(url string, d time.Duration) []string {
+func (w wrkCmd) Args(url string, d time.Duration) []string {
 	return []string{
 		"-t", strconv.Itoa(max(w.Threads, 1)),
 		"-c", strconv.Itoa(max(w.Connections, w.Threads, 1)),
@@ -183,7 +207,7 @@ func wholeSeconds(d time.Duration) string {
 // Run runs wrk for d against url and returns what it measured and the
 // CPU time wrk used. It kills wrk when ctx ends, and in any case a while
 // after d has passed.
-func (w Wrk) Run(ctx context.Context, url string, d time.Duration) (Result, time.Duration, error) {
+func (w wrkCmd) Run(ctx context.Context, url string, d time.Duration) (Result, time.Duration, error) {
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		return Result{}, 0, fmt.Errorf("wrk: %s: load goes to 127.0.0.1 only", url)
 	}

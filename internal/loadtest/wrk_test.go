@@ -19,7 +19,7 @@ import (
 )
 
 func TestScriptLua(t *testing.T) {
-	lua := Script{Lines: 4_567_890, Seed: 42, Pool: 500}.Lua()
+	lua := luaScript{Lines: 4_567_890, Seed: 42, Pool: 500}.Lua()
 	for _, want := range []string{
 		"local lines, pool, seed = 4567890, 500, 42",
 		"function setup(thread)", "function init(args)", "function request()", "function done(summary, latency, requests)",
@@ -28,8 +28,8 @@ func TestScriptLua(t *testing.T) {
 	} {
 		assert.Contains(t, lua, want)
 	}
-	assert.Contains(t, Script{Lines: 10}.Lua(), "local lines, pool, seed = 10, 100000, 0", "default pool")
-	assert.Contains(t, Script{}.Lua(), "local lines, pool, seed = 1, ", "at least one line")
+	assert.Contains(t, luaScript{Lines: 10}.Lua(), "local lines, pool, seed = 10, 100000, 0", "default pool")
+	assert.Contains(t, luaScript{}.Lua(), "local lines, pool, seed = 1, ", "at least one line")
 }
 
 // TestWrkRunsTheScript runs the real wrk with the script against a test
@@ -52,8 +52,8 @@ func TestWrkRunsTheScript(t *testing.T) {
 	}))
 	defer srv.Close()
 	script := filepath.Join(t.TempDir(), "s.lua")
-	require.NoError(t, os.WriteFile(script, []byte(Script{Lines: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
-	w := Wrk{Path: bin, Threads: 2, Connections: 4, Timeout: 2 * time.Second, Script: script}
+	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
+	w := wrkCmd{Path: bin, Threads: 2, Connections: 4, Timeout: 2 * time.Second, Script: script}
 	r, cpu, err := w.Run(context.Background(), srv.URL, time.Second)
 	require.NoError(t, err)
 	assert.Positive(t, cpu, "wrk's CPU time")
@@ -103,33 +103,33 @@ func TestParseWrkErrors(t *testing.T) {
 }
 
 func TestWrkArgs(t *testing.T) {
-	w := Wrk{Path: "wrk", Threads: 2, Connections: 1000, Timeout: 2 * time.Second, Script: "/s.lua"}
+	w := wrkCmd{Path: "wrk", Threads: 2, Connections: 1000, Timeout: 2 * time.Second, Script: "/s.lua"}
 	assert.Equal(t, []string{"-t", "2", "-c", "1000", "-d", "10s", "--timeout", "2s", "-s", "/s.lua", "http://127.0.0.1:1"},
 		w.Args("http://127.0.0.1:1", 10*time.Second))
 	// wrk takes whole seconds; a part of one rounds up.
 	assert.Contains(t, w.Args("u", 1500*time.Millisecond), "2s")
 	assert.Contains(t, w.Args("u", 100*time.Millisecond), "1s")
 	// Never fewer connections than threads.
-	assert.Equal(t, "4", Wrk{Threads: 4, Connections: 1}.Args("u", time.Second)[3])
+	assert.Equal(t, "4", wrkCmd{Threads: 4, Connections: 1}.Args("u", time.Second)[3])
 }
 
 func TestWrkLoadsOnlyLoopback(t *testing.T) {
-	_, _, err := Wrk{Path: "/bin/false"}.Run(context.Background(), "http://10.0.0.1:80", time.Second)
+	_, _, err := wrkCmd{Path: "/bin/false"}.Run(context.Background(), "http://10.0.0.1:80", time.Second)
 	assert.ErrorContains(t, err, "127.0.0.1 only")
 	_, err = fixedRate{Rate: 1, Duration: time.Second}.Run(context.Background(), "http://example.com")
 	assert.ErrorContains(t, err, "127.0.0.1 only")
 }
 
 func TestScriptLuaRanges(t *testing.T) {
-	lua := Script{Lines: 4_567_890, Span: 1000, Seed: 42, Pool: 500}.Lua()
+	lua := luaScript{Lines: 4_567_890, Span: 1000, Seed: 42, Pool: 500}.Lua()
 	for _, want := range []string{
 		"local span = 1000", "local lines, pool, seed = 4567890, 500, 42",
 		"local a = math.random(1, lines - span + 1)", `"GET /lines/" .. a .. ".." .. (a + span - 1) .. tail`,
 	} {
 		assert.Contains(t, lua, want)
 	}
-	assert.NotContains(t, Script{Lines: 10, Span: 1}.Lua(), "span", "a span of one line is a single line")
-	assert.Contains(t, Script{Lines: 10, Span: 50}.Lua(), "local span = 10", "no longer than the file")
+	assert.NotContains(t, luaScript{Lines: 10, Span: 1}.Lua(), "span", "a span of one line is a single line")
+	assert.Contains(t, luaScript{Lines: 10, Span: 50}.Lua(), "local span = 10", "no longer than the file")
 }
 
 // TestWrkRunsTheRangeScript runs the real wrk with a range script: every
@@ -153,8 +153,8 @@ func TestWrkRunsTheRangeScript(t *testing.T) {
 	}))
 	defer srv.Close()
 	script := filepath.Join(t.TempDir(), "s.lua")
-	require.NoError(t, os.WriteFile(script, []byte(Script{Lines: 5000, Span: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
-	w := Wrk{Path: bin, Threads: 1, Connections: 2, Timeout: 2 * time.Second, Script: script}
+	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 5000, Span: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
+	w := wrkCmd{Path: bin, Threads: 1, Connections: 2, Timeout: 2 * time.Second, Script: script}
 	r, _, err := w.Run(context.Background(), srv.URL, time.Second)
 	require.NoError(t, err)
 	assert.Positive(t, r.Requests)
