@@ -81,7 +81,7 @@ func newTable(head []string, left ...int) table.Writer {
 
 func (r *Report) loadTable() table.Writer {
 	t := newTable([]string{"target", "req/s", "rounds (min–max)", "p50", "p99", "p99.9", "errors",
-		"server CPU/req", "of which shards", "req/s per server core", "wrk CPU/req", "shard RSS peak", "shard VmHWM", "router RSS"}, 0, 2)
+		"server CPU/req", "of which shards", "req/s per server core", "wrk CPU/req", "shard RSS peak", "shard RssAnon peak", "shard VmHWM", "router RSS"}, 0, 2)
 	for _, row := range r.Rows {
 		perCore := "–"
 		if row.ServerCPU > 0 {
@@ -89,7 +89,7 @@ func (r *Report) loadTable() table.Writer {
 		}
 		t.AppendRow(table.Row{row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin) + "–" + fmtRPS(row.RPSMax),
 			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row.Result),
-			fmtCPU(row.ServerCPU), fmtCPU(row.ShardCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS)})
+			fmtCPU(row.ServerCPU), fmtCPU(row.ShardCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardAnon), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS)})
 	}
 	return t
 }

@@ -46,8 +46,10 @@ type Turn struct {
 	Span   int64
 	Result Result
 	// ShardRSS is the largest resident set sampled of the target's
-	// shards during the turn, ShardHWM their peak (VmHWM) after it.
-	ShardRSS, ShardHWM int64
+	// shards during the turn, ShardHWM their peak (VmHWM) after it, and
+	// ShardAnon the largest private part of it sampled (RssAnon: heap and
+	// stacks, without the file pages the process maps).
+	ShardRSS, ShardHWM, ShardAnon int64
 	// FrontRSS is the largest resident set sampled of the Go router, when
 	// the target has one.
 	FrontRSS int64
@@ -71,7 +73,7 @@ type Row struct {
 	// RPSMax their spread.
 	RPS, RPSMin, RPSMax float64
 	// Memory peaks over the rounds, see Turn.
-	ShardRSS, ShardHWM, FrontRSS int64
+	ShardRSS, ShardHWM, ShardAnon, FrontRSS int64
 	// CPU time per request answered, over the rounds, see Turn.
 	ServerCPU, ShardCPU, WrkCPU time.Duration
 	// Rate is the fixed-rate run, if there was one.
@@ -141,6 +143,7 @@ func (r *Report) summarize(labels map[string]string, rates map[string]*rateResul
 		row.Result.add(t.Result)
 		row.ShardRSS = max(row.ShardRSS, t.ShardRSS)
 		row.ShardHWM = max(row.ShardHWM, t.ShardHWM)
+		row.ShardAnon = max(row.ShardAnon, t.ShardAnon)
 		row.FrontRSS = max(row.FrontRSS, t.FrontRSS)
 		row.ServerCPU += t.ServerCPU
 		row.ShardCPU += t.ShardCPU
@@ -263,6 +266,9 @@ func (r *Report) checks() {
 		}
 		peak := max(row.ShardHWM, row.ShardRSS)
 		r.Checks = append(r.Checks, Check{"shard peak memory, " + row.Label, "< " + formatBytes(wantRSS), formatBytes(peak), peak < wantRSS})
+		if row.ShardAnon > 0 {
+			r.Checks = append(r.Checks, Check{"shard private memory (RssAnon), " + row.Label, "< " + formatBytes(wantRSS), formatBytes(row.ShardAnon), row.ShardAnon < wantRSS})
+		}
 	}
 	for _, c := range r.Cold {
 		m := c.Median()

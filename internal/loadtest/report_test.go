@@ -11,7 +11,7 @@ import (
 )
 
 func turn(target string, round int, rps int64, p99 time.Duration, rss int64) Turn {
-	return Turn{Target: target, Round: round, ShardRSS: rss, ShardHWM: rss, ServerCPU: time.Duration(rps) * 10 * 30 * time.Microsecond, ShardCPU: time.Duration(rps) * 10 * 25 * time.Microsecond, WrkCPU: time.Duration(rps) * 10 * 20 * time.Microsecond,
+	return Turn{Target: target, Round: round, ShardRSS: rss, ShardHWM: rss, ShardAnon: rss * 3 / 4, ServerCPU: time.Duration(rps) * 10 * 30 * time.Microsecond, ShardCPU: time.Duration(rps) * 10 * 25 * time.Microsecond, WrkCPU: time.Duration(rps) * 10 * 20 * time.Microsecond,
 		Result: Result{Requests: rps * 10, Duration: 10 * time.Second, P50: p99 / 4, P99: p99, P999: 2 * p99, Status: 1}}
 }
 
@@ -81,8 +81,14 @@ func TestSummarize(t *testing.T) {
 		"shard peak memory, shard (10GB)":                false,
 		"shard peak memory, nginx → shard":               true,
 		"shard peak memory, router → shard":              true,
-		"cold start, 1GB":                                true,
-		"cold start, 10GB":                               false,
+		"shard private memory (RssAnon), shard (1GB)":    true,
+		// 70 MiB of RSS, of which 52.5 MiB private: the RSS check fails,
+		// the private memory's passes.
+		"shard private memory (RssAnon), shard (10GB)":   true,
+		"shard private memory (RssAnon), nginx → shard":  true,
+		"shard private memory (RssAnon), router → shard": true,
+		"cold start, 1GB":  true,
+		"cold start, 10GB": false,
 	}, verdict)
 	assert.Equal(t, 8*time.Millisecond, r.Cold[0].Median())
 	assert.Equal(t, 65*time.Millisecond, r.Cold[1].Median(), "the mean of the middle two")

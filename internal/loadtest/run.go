@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.rep.Notes = append(r.rep.Notes,
 		"wrk, the servers and the fixed-rate client share the machine's CPUs: the figures are for the whole machine, load generator included.",
 		"The data lines above say how much of each data file was in the page cache; what was not came from the disk during the turns.",
-		"The shard's memory is VmRSS sampled every 100 ms during its turns and VmHWM, its peak since start, read after each turn.",
+		"The shard's memory is VmRSS and RssAnon (its private part: heap and stacks, not the file pages it maps) sampled every 100 ms during its turns, and VmHWM, its peak since start, read after each turn.",
 		"CPU per request is the CPU time (user and system, from /proc) that the target's processes used during its turns, "+
 			"divided by the requests answered: the servers (front door and shards, or the ceiling) and wrk apart. "+
 			"It varies less with a busy machine than requests per second do.")
@@ -350,6 +350,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 	tn := Turn{Target: t.name, Round: round, Span: t.span, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
 	for _, pid := range shards {
 		tn.ShardRSS = max(tn.ShardRSS, peaks[pid].RSS)
+		tn.ShardAnon = max(tn.ShardAnon, peaks[pid].Anon)
 		if m, err := readMemory(pid); err == nil {
 			tn.ShardHWM = max(tn.ShardHWM, m.HWM)
 		}
