@@ -34,25 +34,8 @@ for c in go nginx wrk curl python3; do
 	command -v "$c" >/dev/null || { echo "bench-router-candidates: $c is not installed" >&2; exit 2; }
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -f "$work/nginx/nginx.pid" ] && kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-	for _ in $(seq 300); do
-		curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "bench-router-candidates: $1 did not answer" >&2
-	exit 1
-}
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 echo "== building"
 mkdir -p "$work/bin" "$work/fasthttp" "$work/nethttp" "$work/nginx/logs"
@@ -123,9 +106,11 @@ declare -A port pidlist
 port[nginx]=$(free_port)
 "$work/bin/lines" nginx "$work/manifest.json" --listen "127.0.0.1:${port[nginx]}" |
 	sed 's|access_log /dev/stdout|access_log off; #|' >"$work/nginx/nginx.conf"
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e stderr -g "daemon on; pid $work/nginx/nginx.pid;"
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e stderr -g "daemon off; pid $work/nginx/nginx.pid;" 2>"$work/nginx.log" &
+pids+=($!)
+nginx_pid=$!
 wait_http "http://127.0.0.1:${port[nginx]}/lines/1"
-pidlist[nginx]="$(cat "$work/nginx/nginx.pid") $(pgrep -P "$(cat "$work/nginx/nginx.pid")" | tr '\n' ' ')"
+pidlist[nginx]="$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
 
 port[router]=$(free_port)
 "$work/bin/router" --manifest "$work/manifest.json" --listen "127.0.0.1:${port[router]}" --log-level warn >"$work/router.log" 2>&1 &
