@@ -121,7 +121,10 @@ func (l *listener) Accept() (net.Conn, error) {
 // connection to the shard is closed, which ends the request there too, as
 // NGINX does. One request at a time uses the watch and its one timer, so
 // that a request starts no goroutine and allocates nothing unless it
-// waits watchDelay.
+// waits watchDelay. The timer is not reset and stopped for every request,
+// which costs more than most of the request's own work at the router: it
+// is armed when none is pending, and when it fires for a request that came
+// later, it is armed again for what is left of that one's delay.
 type clientConn struct {
 	net.Conn
 	s *Server
@@ -135,6 +138,9 @@ type clientConn struct {
 	timer *time.Timer
 	mu    sync.Mutex
 	state uint8 // watchOver, watchWaiting or watchReading
+	armed bool  // the timer is pending, or its run has not yet begun
+	delay time.Duration
+	start time.Time // when the request being watched began
 	// reading is held while a watch reads, for stop to wait on.
 	reading sync.WaitGroup
 	gone    bool
@@ -178,23 +184,34 @@ const watchDelay = time.Second
 // watchAfter starts watching c after d.
 func (c *clientConn) watchAfter(d time.Duration) *clientConn {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.state, c.gone, c.shard = watchWaiting, false, nil
-	c.mu.Unlock()
-	if c.timer == nil {
-		c.timer = time.AfterFunc(d, c.run)
-	} else {
-		c.timer.Reset(d)
+	c.delay, c.start = d, time.Now()
+	if !c.armed {
+		c.armed = true
+		if c.timer == nil {
+			c.timer = time.AfterFunc(d, c.run)
+		} else {
+			c.timer.Reset(d)
+		}
 	}
 	return c
 }
 
 // run reads from the client's connection until the client sends or
-// leaves, or stop ends the read. A run that starts late, for an earlier
-// request, finds the state over and returns, or watches the request of
-// the moment, which is as good.
+// leaves, or stop ends the read. A run that fires for an earlier request
+// finds the state over and returns, or the request of the moment younger
+// than its delay, and waits for the rest of it.
 func (c *clientConn) run() {
 	c.mu.Lock()
+	c.armed = false
 	if c.state != watchWaiting {
+		c.mu.Unlock()
+		return
+	}
+	if left := c.delay - time.Since(c.start); left > 0 {
+		c.armed = true
+		c.timer.Reset(left)
 		c.mu.Unlock()
 		return
 	}
@@ -233,9 +250,9 @@ func (c *clientConn) attach(shard net.Conn) bool {
 
 func (c *clientConn) clientGone() bool { return !c.attach(nil) }
 
-// stop ends the watch, and returns once its read has ended.
+// stop ends the watch, and returns once its read has ended. A pending
+// timer is left to fire and find the watch over, or a later request.
 func (c *clientConn) stop() {
-	c.timer.Stop()
 	c.mu.Lock()
 	if c.state == watchReading {
 		c.Conn.SetReadDeadline(time.Unix(1, 0))
