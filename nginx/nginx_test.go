@@ -16,8 +16,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
