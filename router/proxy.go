@@ -62,7 +62,7 @@ func (rt *Router) proxy(ctx *fasthttp.RequestCtx, s *shard, uri []byte, lines in
 		}
 	}
 	if cc, ok := ctx.Conn().(*clientConn); ok {
-		c.watch = cc.watchAfter(watchDelay)
+		c.watch = cc.watch()
 		defer c.watch.stop()
 	}
 	rep, fail, err := c.exchange(s)

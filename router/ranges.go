@@ -171,7 +171,7 @@ func (rt *Router) serveSpan(ctx *fasthttp.RequestCtx, a, b int64, i, j int) {
 		sp.parts = append(sp.parts, p)
 	}
 	if cc, ok := ctx.Conn().(*clientConn); ok {
-		sp.watch = cc.watchAfter(watchDelay)
+		sp.watch = cc.watch()
 		defer cc.stop()
 	}
 	for k := range sp.parts {

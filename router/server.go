@@ -17,12 +17,12 @@ import (
 
 // The Server's timeouts of reading a request and of waiting for the next.
 const (
-	// DefaultHeaderTimeout is NGINX's client_header_timeout: on a
+	// headerTimeout is NGINX's client_header_timeout: on a
 	// CPU-starved machine a client that sent its request at once can
 	// still be read late, and a shorter bound cut such clients in bursts.
 	// It bounds the wait for a new connection's first request and the
 	// reading of every request from its first byte.
-	DefaultHeaderTimeout = 10 * time.Second
+	headerTimeout = 10 * time.Second
 	// idleTimeout bounds the wait for the next request on a kept-alive
 	// connection.
 	idleTimeout = 120 * time.Second
@@ -54,7 +54,7 @@ func (s *Server) init() {
 		setDefault(&s.WriteTimeout, s.Router.opts.ResponseHeaderTimeout+30*time.Second)
 		s.srv = &fasthttp.Server{
 			Handler:                      s.Router.Handle,
-			ReadTimeout:                  DefaultHeaderTimeout,
+			ReadTimeout:                  headerTimeout,
 			IdleTimeout:                  idleTimeout,
 			WriteTimeout:                 s.WriteTimeout,
 			ReadBufferSize:               maxHeaderBytes,
@@ -137,9 +137,8 @@ type clientConn struct {
 
 	timer *time.Timer
 	mu    sync.Mutex
-	state uint8 // watchOver, watchWaiting or watchReading
-	armed bool  // the timer is pending, or its run has not yet begun
-	delay time.Duration
+	state uint8     // watchOver, watchWaiting or watchReading
+	armed bool      // the timer is pending, or its run has not yet begun
 	start time.Time // when the request being watched began
 	// reading is held while a watch reads, for stop to wait on.
 	reading sync.WaitGroup
@@ -181,18 +180,18 @@ func (c *clientConn) Close() error {
 // connection for this long at most, not for the whole response timeout.
 const watchDelay = time.Second
 
-// watchAfter starts watching c after d.
-func (c *clientConn) watchAfter(d time.Duration) *clientConn {
+// watch starts watching c after watchDelay.
+func (c *clientConn) watch() *clientConn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.state, c.gone, c.shard = watchWaiting, false, nil
-	c.delay, c.start = d, time.Now()
+	c.start = time.Now()
 	if !c.armed {
 		c.armed = true
 		if c.timer == nil {
-			c.timer = time.AfterFunc(d, c.run)
+			c.timer = time.AfterFunc(watchDelay, c.run)
 		} else {
-			c.timer.Reset(d)
+			c.timer.Reset(watchDelay)
 		}
 	}
 	return c
@@ -201,7 +200,7 @@ func (c *clientConn) watchAfter(d time.Duration) *clientConn {
 // run reads from the client's connection until the client sends or
 // leaves, or stop ends the read. A run that fires for an earlier request
 // finds the state over and returns, or the request of the moment younger
-// than its delay, and waits for the rest of it.
+// than watchDelay, and waits for the rest of it.
 func (c *clientConn) run() {
 	c.mu.Lock()
 	c.armed = false
@@ -209,7 +208,7 @@ func (c *clientConn) run() {
 		c.mu.Unlock()
 		return
 	}
-	if left := c.delay - time.Since(c.start); left > 0 {
+	if left := watchDelay - time.Since(c.start); left > 0 {
 		c.armed = true
 		c.timer.Reset(left)
 		c.mu.Unlock()

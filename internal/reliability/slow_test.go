@@ -42,7 +42,7 @@ func TestSlowClients(t *testing.T) {
 		start   func(*testing.T) *server
 		timeout time.Duration
 	}{
-		{"router", func(t *testing.T) *server { return startRouter(t, manifest) }, 10 * time.Second}, // router.DefaultHeaderTimeout
+		{"router", func(t *testing.T) *server { return startRouter(t, manifest) }, 10 * time.Second}, // the router's headerTimeout
 		{"nginx", func(t *testing.T) *server { return startNginx(t, manifest) }, 10 * time.Second},
 	} {
 		t.Run(d.name, func(t *testing.T) {
