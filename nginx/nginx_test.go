@@ -282,7 +282,21 @@ func loggedShards(t *testing.T, p *testenv.Process, n int) map[int]string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	require.Len(t, shards, n, "access log lines")
+	if len(shards) < n {
+		var missing []int
+		for i := 0; i < n && len(missing) < 10; i++ {
+			if _, ok := shards[i]; !ok {
+				missing = append(missing, i)
+			}
+		}
+		var odd []string
+		for _, l := range strings.Split(p.Output(), "\n") {
+			if strings.Contains(l, "?i=") && !accessLine.MatchString(l) && len(odd) < 10 {
+				odd = append(odd, l)
+			}
+		}
+		require.Failf(t, "access log lines", "%d of %d logged; first missing %v; lines that do not parse:\n%s", len(shards), n, missing, strings.Join(odd, "\n"))
+	}
 	return shards
 }
 
@@ -709,4 +723,92 @@ func testRanges(t *testing.T, client *http.Client, base string, lines [][]byte, 
 			assert.Empty(t, h.Get("Link"), path)
 		}
 	})
+}
+
+// slowReader stands for a log collector that falls behind: it takes each
+// chunk of NGINX's output after a pause, so the pipe between them fills.
+type slowReader struct{ testenv.Buffer }
+
+func (s *slowReader) Write(p []byte) (int, error) {
+	time.Sleep(20 * time.Millisecond)
+	return s.Buffer.Write(p)
+}
+
+var (
+	wholeAccessLine = regexp.MustCompile(`^127\.0\.0\.1 \[[^]]+\] "GET \S+ HTTP/1\.1" \d+ \d+ shard=\S* upstream=\S+ upstream_status=\S+ request_time=[\d.]+ upstream_time=\S+$`)
+	wholeErrorLine  = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[\w+\] \d+#\d+: .*[^"]$|, host: "[^"]+"$`)
+)
+
+// TestNginxLogLinesStayWholeBehindASlowReader: every worker writes its
+// access log and error log to one pipe (a container's standard output and
+// error are pipes too). A write of more than PIPE_BUF (4 KiB) to a pipe
+// that is full is split, and another worker's line lands inside it; a
+// buffer of 64k did that on a busy machine. The access log's buffer of 4k
+// keeps each write whole.
+func TestNginxLogLinesStayWholeBehindASlowReader(t *testing.T) {
+	bin := testenv.Command(t, "nginx")
+	port := testenv.FreePort(t)
+	dir := writeConf(t, deadSample(t), Options{Listen: testenv.Addr(port)})
+	out := &slowReader{}
+	cmd := exec.Command(bin, nginxArgs(dir)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	base := testenv.URL(port)
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	require.Eventually(t, func() bool {
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+
+	// Each request writes an access line and an error line (its shard is
+	// down), from whichever worker took its connection.
+	const clients, each = 16, 200
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() {
+			for i := range each {
+				resp, err := client.Get(fmt.Sprintf("%s/lines/%d?i=%d", base, 1+i%10, c*each+i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			errs <- nil
+		}()
+	}
+	for range clients {
+		require.NoError(t, <-errs)
+	}
+	// A graceful stop writes what the buffers hold.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGQUIT))
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("nginx did not stop within a minute of SIGQUIT")
+	}
+	done <- nil
+
+	accessLines := 0
+	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		switch {
+		case wholeAccessLine.MatchString(l):
+			if strings.Contains(l, "?i=") {
+				accessLines++
+			}
+		case strings.HasPrefix(l, "127.0.0.1 ["), !wholeErrorLine.MatchString(l):
+			t.Errorf("a torn log line: %q", l)
+		}
+	}
+	assert.Equal(t, clients*each, accessLines, "whole access lines")
 }
