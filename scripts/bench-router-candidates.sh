@@ -6,9 +6,14 @@
 #   router    this tree's router (fasthttp, with its health checks, retries,
 #             timeouts, metrics and client watch);
 #   fasthttp  a 20-line proxy on fasthttp's Server and HostClient, no options;
+#   hertz     a 25-line proxy on CloudWeGo Hertz's server and client, which
+#             run on its own netpoll event loop, not a goroutine per
+#             connection;
 #   net/http  a 10-line proxy on net/http and httputil.ReverseProxy.
-# The two small proxies are written below and built against this module's
-# go.mod, so they use the same fasthttp as the router. They have none of the
+# The small proxies are written below. fasthttp's and net/http's are built
+# against this module's go.mod, so they use the same fasthttp as the router;
+# Hertz's in a module of its own (HERTZ_VERSION), so that go.mod does not
+# require a library the product does not use. They have none of the
 # router's duties; they show what each library costs on its own.
 #
 #   scripts/bench-router-candidates.sh               # report to docs/bench/DATE-router-candidates.md
@@ -38,7 +43,7 @@ done
 . scripts/bench-lib.sh
 
 echo "== building"
-mkdir -p "$work/bin" "$work/fasthttp" "$work/nethttp" "$work/nginx/logs"
+mkdir -p "$work/bin" "$work/fasthttp" "$work/hertz" "$work/nethttp" "$work/nginx/logs"
 go build -o "$work/bin/" ./cmd/lines ./cmd/lineserver ./cmd/router
 cat >"$work/fasthttp/main.go" <<'EOF'
 package main
@@ -78,6 +83,39 @@ func main() {
 	log.Fatal(http.ListenAndServe(os.Args[1], p))
 }
 EOF
+cat >"$work/hertz/main.go" <<'EOF'
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/cloudwego/hertz/pkg/app"
+	"github.com/cloudwego/hertz/pkg/app/client"
+	"github.com/cloudwego/hertz/pkg/app/server"
+	"github.com/cloudwego/hertz/pkg/common/hlog"
+)
+
+func main() {
+	hlog.SetLevel(hlog.LevelError)
+	cli, err := client.NewClient(client.WithMaxConnsPerHost(4096))
+	if err != nil {
+		panic(err)
+	}
+	h := server.New(server.WithHostPorts(os.Args[1]), server.WithDisablePrintRoute(true))
+	h.NoRoute(func(ctx context.Context, c *app.RequestContext) {
+		c.Request.Header.Del("Connection")
+		c.Request.SetHost(os.Args[2])
+		if err := cli.Do(ctx, &c.Request, &c.Response); err != nil {
+			c.String(502, "bad gateway")
+		}
+		c.Response.Header.Del("Connection")
+	})
+	h.Spin()
+}
+EOF
+printf 'module hertzproxy\n\ngo 1.26\n' >"$work/hertz/go.mod"
+(cd "$work/hertz" && go get "github.com/cloudwego/hertz@${HERTZ_VERSION:-v0.10.4}" && go mod tidy && go build -o "$work/bin/hertz-proxy" .)
 go build -o "$work/bin/fasthttp-proxy" "$work/fasthttp/main.go"
 go build -o "$work/bin/nethttp-proxy" "$work/nethttp/main.go"
 
@@ -120,11 +158,15 @@ port[fasthttp]=$(free_port)
 "$work/bin/fasthttp-proxy" "127.0.0.1:${port[fasthttp]}" "127.0.0.1:$shard_port" >"$work/fasthttp.log" 2>&1 &
 pids+=($!)
 pidlist[fasthttp]=$!
+port[hertz]=$(free_port)
+"$work/bin/hertz-proxy" "127.0.0.1:${port[hertz]}" "127.0.0.1:$shard_port" >"$work/hertz.log" 2>&1 &
+pids+=($!)
+pidlist[hertz]=$!
 port[nethttp]=$(free_port)
 "$work/bin/nethttp-proxy" "127.0.0.1:${port[nethttp]}" "127.0.0.1:$shard_port" >"$work/nethttp.log" 2>&1 &
 pids+=($!)
 pidlist[nethttp]=$!
-for t in router fasthttp nethttp; do wait_http "http://127.0.0.1:${port[$t]}/lines/1"; done
+for t in router fasthttp hertz nethttp; do wait_http "http://127.0.0.1:${port[$t]}/lines/1"; done
 
 # Random lines, from a pool built before the turn, as lines bench asks them.
 cat >"$work/lines.lua" <<EOF
@@ -140,7 +182,7 @@ EOF
 
 tick=$(getconf CLK_TCK)
 cpu_of() { local s=0; for p in $1; do s=$((s + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$s"; }
-targets=(nginx router fasthttp nethttp)
+targets=(nginx router fasthttp hertz nethttp)
 results=$work/results.tsv
 for r in $(seq "$rounds"); do
 	for t in "${targets[@]}"; do
@@ -164,8 +206,9 @@ import statistics, sys, datetime
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 report, duration, rounds, conns, commit, load = sys.argv[2:]
 names = {"nginx": "NGINX, the generated config", "router": "the router (fasthttp)",
-         "fasthttp": "20-line fasthttp proxy", "nethttp": "10-line net/http ReverseProxy"}
-order = ["nginx", "router", "fasthttp", "nethttp"]
+         "fasthttp": "20-line fasthttp proxy", "hertz": "25-line Hertz proxy (netpoll)",
+         "nethttp": "10-line net/http ReverseProxy"}
+order = ["nginx", "router", "fasthttp", "hertz", "nethttp"]
 by = {t: [r for r in rows if r[1] == t] for t in order}
 med = lambda t, i: statistics.median(float(r[i]) for r in by[t])
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
