@@ -58,10 +58,9 @@ type replica struct {
 	name   string // the URL as the manifest spells it, for logs and metrics
 	host   string // the Host header: an https replica (Cloud Run) needs its own
 	readyz string
-	// client keeps the connections for requests; patient is the same with
-	// a longer connect timeout, for a second try at a lone replica;
-	// health is for the health checks, so that they never wait for a
-	// connection that requests hold.
+	// client and patient are its server's (see server); health is for
+	// the health checks, so that they never wait for a connection that
+	// requests hold.
 	client, patient, health *fasthttp.HostClient
 	healthy                 atomic.Bool
 	// slowChecks counts health checks in a row that timed out; an answered
@@ -80,46 +79,77 @@ const patientDialTimeout = 1500 * time.Millisecond
 // replica's own idle timeout might.
 const maxIdleTime = 60 * time.Second
 
-func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
+// server is what the replicas of one server (one scheme, host and port)
+// share, whichever shards they serve: the connections for requests, and
+// the bound on connections being opened. So with many shards on one
+// process, as NGINX's upstreams are shared, maxConnsPerServer and
+// maxDialing bound what that process is sent, not each shard's share.
+type server struct {
+	dialing chan struct{}
+	// client keeps the connections for requests; patient is the same with
+	// a longer connect timeout, for a second try at a lone replica.
+	client, patient *fasthttp.HostClient
+	o               Options
+	addr            string
+	tls             bool
+}
+
+// serverKey names the server of u: the replicas with the same key share it.
+func serverKey(u *url.URL) string {
+	return u.Scheme + "://" + fasthttp.AddMissingPort(u.Host, u.Scheme == "https")
+}
+
+func newServer(u *url.URL, o Options) *server {
 	tls := u.Scheme == "https"
-	addr := fasthttp.AddMissingPort(u.Host, tls)
-	dialing := make(chan struct{}, maxDialing)
-	client := func(connect time.Duration, conns int) *fasthttp.HostClient {
-		d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-		return &fasthttp.HostClient{
-			Addr:      addr,
-			IsTLS:     tls,
-			TLSConfig: o.TLSConfig,
-			Dial: func(addr string) (net.Conn, error) {
-				t := time.NewTimer(o.ResponseHeaderTimeout)
-				defer t.Stop()
-				select {
-				case dialing <- struct{}{}:
-				case <-t.C:
-					return nil, errWaitedTooLong
-				}
-				defer func() { <-dialing }()
-				return d.Dial("tcp", addr)
-			},
-			NoDefaultUserAgentHeader:  true,
-			DisablePathNormalizing:    true,
-			MaxConns:                  conns,
-			MaxConnWaitTimeout:        o.ResponseHeaderTimeout,
-			MaxIdleConnDuration:       maxIdleTime,
-			MaxIdemponentCallAttempts: 1,
-			ReadBufferSize:            16 << 10,
-			WriteBufferSize:           4 << 10,
-		}
+	srv := &server{dialing: make(chan struct{}, maxDialing), o: o, addr: fasthttp.AddMissingPort(u.Host, tls), tls: tls}
+	srv.client = srv.hostClient(o.ConnectTimeout, maxConnsPerServer)
+	srv.patient = srv.hostClient(max(o.ConnectTimeout, patientDialTimeout), 4)
+	return srv
+}
+
+// hostClient is a pool of at most conns connections to the server, each
+// opened within connect after its turn among those being opened.
+func (srv *server) hostClient(connect time.Duration, conns int) *fasthttp.HostClient {
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	return &fasthttp.HostClient{
+		Addr:      srv.addr,
+		IsTLS:     srv.tls,
+		TLSConfig: srv.o.TLSConfig,
+		Dial: func(addr string) (net.Conn, error) {
+			t := time.NewTimer(srv.o.ResponseHeaderTimeout)
+			defer t.Stop()
+			select {
+			case srv.dialing <- struct{}{}:
+			case <-t.C:
+				return nil, errWaitedTooLong
+			}
+			defer func() { <-srv.dialing }()
+			return d.Dial("tcp", addr)
+		},
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
+		MaxConns:                  conns,
+		MaxConnWaitTimeout:        srv.o.ResponseHeaderTimeout,
+		MaxIdleConnDuration:       maxIdleTime,
+		MaxIdemponentCallAttempts: 1,
+		ReadBufferSize:            16 << 10,
+		WriteBufferSize:           4 << 10,
 	}
+}
+
+// newReplica is the replica at u of a shard, on the server srv.
+func newReplica(shardName string, u *url.URL, srv *server, m *metrics, o Options) *replica {
 	r := &replica{
 		shard:   shardName,
 		name:    u.String(),
 		host:    u.Host,
 		readyz:  u.Scheme + "://" + u.Host + o.HealthPath,
-		client:  client(o.ConnectTimeout, maxConnsPerReplica),
-		patient: client(max(o.ConnectTimeout, patientDialTimeout), 4),
-		health:  client(o.ConnectTimeout, 2),
-		gauge:   m.healthy.WithLabelValues(shardName, u.String()),
+		client:  srv.client,
+		patient: srv.patient,
+		// Its own, not the server's: each replica is checked on its own,
+		// and a check must not wait for a connection the others hold.
+		health: srv.hostClient(o.ConnectTimeout, 2),
+		gauge:  m.healthy.WithLabelValues(shardName, u.String()),
 	}
 	for f := range numFailures {
 		r.errs[f] = m.upstreamErrors.WithLabelValues(shardName, r.name, f.String())
@@ -129,10 +159,10 @@ func newReplica(shardName string, u *url.URL, m *metrics, o Options) *replica {
 	return r
 }
 
-// maxDialing bounds the connections to a replica being opened at once:
+// maxDialing bounds the connections to a server being opened at once:
 // beyond that a new connection waits its turn, up to the response timeout.
 // A burst of new clients would otherwise open as many connections at
-// once, overflow the replica's accept queue, and have its dropped
+// once, overflow the server's accept queue, and have its dropped
 // attempts time out.
 const maxDialing = 32
 

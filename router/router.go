@@ -49,10 +49,10 @@ const (
 // is let go.
 const bodyWriteTimeout = 30 * time.Second
 
-// maxConnsPerReplica bounds the connections kept per replica: a pooled
+// maxConnsPerServer bounds the connections kept to a server: a pooled
 // one for each of 1000 concurrent clients, with room to spare. A request
 // that finds them all busy waits for one up to the response timeout.
-const maxConnsPerReplica = 1024
+const maxConnsPerServer = 1024
 
 // Options tune a Router. The zero value is ready to use: every zero field
 // takes its default.
@@ -130,11 +130,17 @@ func New(m *manifest.Manifest, opts Options) (*Router, error) {
 		metricsH: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{})),
 		opts:     opts,
 	}
+	servers := map[string]*server{}
 	for _, s := range m.Shards {
 		sh := &shard{name: s.Name, counts: met.shardCounts(s.Name), latency: met.latency.WithLabelValues(s.Name)}
 		for _, raw := range s.URLs {
 			u, _ := url.Parse(raw) // m.Validate checked it
-			sh.replicas = append(sh.replicas, newReplica(sh.name, u, met, opts))
+			srv := servers[serverKey(u)]
+			if srv == nil {
+				srv = newServer(u, opts)
+				servers[serverKey(u)] = srv
+			}
+			sh.replicas = append(sh.replicas, newReplica(sh.name, u, srv, met, opts))
 		}
 		rt.shards = append(rt.shards, sh)
 	}

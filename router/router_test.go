@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,6 +181,34 @@ func TestRoundRobin(t *testing.T) {
 	}
 	assert.Equal(t, int64(50), a.hits.Load())
 	assert.Equal(t, int64(50), b.hits.Load())
+}
+
+// TestShardsOnOneServerShareItsConnections: shards whose replicas are the
+// same server share one pool of connections to it, as NGINX's upstreams
+// are shared, so that the bounds on connections hold per server. Twenty
+// shards asked one after the other take one connection, not twenty.
+func TestShardsOnOneServerShareItsConnections(t *testing.T) {
+	const shards = 20
+	all := &fakeShard{name: "all", first: 1, last: 100 * shards}
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(all)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	urls := make([][]string, shards)
+	for i := range urls {
+		urls[i] = []string{srv.URL}
+	}
+	rt := newRouter(t, testManifest(t, urls...), Options{})
+	for i := range shards {
+		require.Equal(t, 200, get(rt, "/lines/"+strconv.Itoa(100*i+1)).Code)
+	}
+	assert.Equal(t, int64(shards), all.hits.Load())
+	assert.Equal(t, int64(1), opened.Load(), "connections opened to the one server")
 }
 
 func TestRetryOnRefusedConnection(t *testing.T) {

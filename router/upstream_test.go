@@ -210,7 +210,7 @@ func TestReplicaAddress(t *testing.T) {
 		require.NoError(t, err)
 		m, err := newMetrics(prometheus.NewRegistry())
 		require.NoError(t, err)
-		rep := newReplica("s", u, m, Options{})
+		rep := newReplica("s", u, newServer(u, Options{}), m, Options{})
 		assert.Equal(t, want, rep.client.Addr, raw)
 		assert.Equal(t, u.Host, rep.host, raw)
 		assert.Equal(t, u.Scheme == "https", rep.client.IsTLS, raw)
