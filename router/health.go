@@ -45,30 +45,45 @@ func (rt *Router) Run(ctx context.Context) {
 // checks are done.
 func (rt *Router) CheckHealth(ctx context.Context) { rt.checkAll(ctx, false) }
 
-// checkAll checks every replica, or only the ejected ones, concurrently.
+// checkAll checks every replica, or only the ejected ones, concurrently:
+// once a server, however many shards it serves, each of its replicas
+// taking the verdict.
 func (rt *Router) checkAll(ctx context.Context, ejectedOnly bool) {
-	var wg sync.WaitGroup
+	byServer := map[*server][]*replica{}
 	for _, s := range rt.shards {
 		for _, rep := range s.replicas {
-			if ejectedOnly && rep.healthy.Load() {
-				continue
+			if !ejectedOnly || !rep.healthy.Load() {
+				byServer[rep.server] = append(byServer[rep.server], rep)
 			}
-			wg.Go(func() { rt.check(ctx, rep) })
 		}
+	}
+	var wg sync.WaitGroup
+	for _, reps := range byServer {
+		wg.Go(func() { rt.check(ctx, reps) })
 	}
 	wg.Wait()
 }
 
-func (rt *Router) check(ctx context.Context, rep *replica) {
+// check asks the server of reps, replicas of one server, for its /readyz.
+func (rt *Router) check(ctx context.Context, reps []*replica) {
 	var req fasthttp.Request
 	var resp fasthttp.Response
-	req.SetRequestURI(rep.readyz)
-	req.Header.SetHost(rep.host)
-	err := rep.health.DoTimeout(&req, &resp, rt.opts.HealthTimeout)
+	req.SetRequestURI(reps[0].readyz)
+	req.Header.SetHost(reps[0].host)
+	err := reps[0].server.health.DoTimeout(&req, &resp, rt.opts.HealthTimeout)
+	if err != nil && ctx.Err() != nil {
+		return // the router is stopping; keep the last verdict
+	}
+	for _, rep := range reps {
+		rt.judge(rep, err, resp.StatusCode())
+	}
+}
+
+// judge records what a check of rep's server found: an error, or the
+// status it answered.
+func (rt *Router) judge(rep *replica, err error, status int) {
 	switch {
 	case err == nil:
-	case ctx.Err() != nil:
-		return // the router is stopping; keep the last verdict
 	case isTimeout(err) && rep.slowChecks.Add(1) < slowChecksToEject:
 		// Busy, perhaps: keep the last verdict for now. That includes a
 		// connect timeout, a SYN dropped by a full accept queue.
@@ -78,8 +93,8 @@ func (rt *Router) check(ctx context.Context, rep *replica) {
 		return
 	}
 	rep.slowChecks.Store(0)
-	if resp.StatusCode() != fasthttp.StatusOK {
-		rt.setHealth(rep, false, "readyz answered "+strconv.Itoa(resp.StatusCode()))
+	if status != fasthttp.StatusOK {
+		rt.setHealth(rep, false, "readyz answered "+strconv.Itoa(status))
 		return
 	}
 	rt.setHealth(rep, true, "")

@@ -111,17 +111,17 @@ func (c *call) exchange(s *shard) (*replica, failure, error) {
 	if rep == nil {
 		return nil, noReplica, nil
 	}
-	fail, err := c.attempt(s, rep, rep.client, true)
+	fail, err := c.attempt(s, rep, rep.server.client, true)
 	if fail != noFailure && fail != failTimeout && !c.gone() {
-		next, client := s.pick(rep), rep.client
+		next, client := s.pick(rep), rep.server.client
 		if next == nil && fail == failConnect && isTimeout(err) {
 			// A lone replica too busy to accept at once (a full backlog
 			// drops the SYN) gets a second chance; one that refused does not.
 			// The second dial outlasts the kernel's resend of the SYN (1 s),
 			// or a dropped one would time out again.
-			next, client = rep, rep.patient
+			next, client = rep, rep.server.patient
 		} else if next != nil {
-			client = next.client
+			client = next.server.client
 		}
 		if next != nil {
 			c.rt.log.Debug("retrying", "shard", s.name, "replica", rep.name, "next", next.name, "reason", fail.String())

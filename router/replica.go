@@ -54,15 +54,12 @@ func (s *shard) anyHealthy() bool {
 // replica is one URL of a shard, the only place the router sends its
 // requests for the shard.
 type replica struct {
-	shard  string
-	name   string // the URL as the manifest spells it, for logs and metrics
-	host   string // the Host header: an https replica (Cloud Run) needs its own
-	readyz string
-	// client and patient are its server's (see server); health is for
-	// the health checks, so that they never wait for a connection that
-	// requests hold.
-	client, patient, health *fasthttp.HostClient
-	healthy                 atomic.Bool
+	shard   string
+	name    string // the URL as the manifest spells it, for logs and metrics
+	host    string // the Host header: an https replica (Cloud Run) needs its own
+	readyz  string
+	server  *server // where it is, with the connections to it
+	healthy atomic.Bool
 	// slowChecks counts health checks in a row that timed out; an answered
 	// request resets it.
 	slowChecks atomic.Int32
@@ -80,18 +77,21 @@ const patientDialTimeout = 1500 * time.Millisecond
 const maxIdleTime = 60 * time.Second
 
 // server is what the replicas of one server (one scheme, host and port)
-// share, whichever shards they serve: the connections for requests, and
-// the bound on connections being opened. So with many shards on one
-// process, as NGINX's upstreams are shared, maxConnsPerServer and
-// maxDialing bound what that process is sent, not each shard's share.
+// share, whichever shards they serve: the connections for requests, the
+// bound on connections being opened, and the health checks. So with many
+// shards on one process, as NGINX's upstreams are shared,
+// maxConnsPerServer and maxDialing bound what that process is sent, not
+// each shard's share, and the process is checked once, not once a shard.
 type server struct {
 	dialing chan struct{}
 	// client keeps the connections for requests; patient is the same with
-	// a longer connect timeout, for a second try at a lone replica.
-	client, patient *fasthttp.HostClient
-	o               Options
-	addr            string
-	tls             bool
+	// a longer connect timeout, for a second try at a lone replica;
+	// health is for the health checks, so that they never wait for a
+	// connection that requests hold.
+	client, patient, health *fasthttp.HostClient
+	o                       Options
+	addr                    string
+	tls                     bool
 }
 
 // serverKey names the server of u: the replicas with the same key share it.
@@ -104,6 +104,7 @@ func newServer(u *url.URL, o Options) *server {
 	srv := &server{dialing: make(chan struct{}, maxDialing), o: o, addr: fasthttp.AddMissingPort(u.Host, tls), tls: tls}
 	srv.client = srv.hostClient(o.ConnectTimeout, maxConnsPerServer)
 	srv.patient = srv.hostClient(max(o.ConnectTimeout, patientDialTimeout), 4)
+	srv.health = srv.hostClient(o.ConnectTimeout, 2)
 	return srv
 }
 
@@ -140,15 +141,11 @@ func (srv *server) hostClient(connect time.Duration, conns int) *fasthttp.HostCl
 // newReplica is the replica at u of a shard, on the server srv.
 func newReplica(shardName string, u *url.URL, srv *server, m *metrics, o Options) *replica {
 	r := &replica{
-		shard:   shardName,
-		name:    u.String(),
-		host:    u.Host,
-		readyz:  u.Scheme + "://" + u.Host + o.HealthPath,
-		client:  srv.client,
-		patient: srv.patient,
-		// Its own, not the server's: each replica is checked on its own,
-		// and a check must not wait for a connection the others hold.
-		health: srv.hostClient(o.ConnectTimeout, 2),
+		shard:  shardName,
+		name:   u.String(),
+		host:   u.Host,
+		readyz: u.Scheme + "://" + u.Host + o.HealthPath,
+		server: srv,
 		gauge:  m.healthy.WithLabelValues(shardName, u.String()),
 	}
 	for f := range numFailures {
@@ -189,6 +186,6 @@ func (r *replica) set(healthy bool) bool {
 }
 
 func (r *replica) closeIdle() {
-	r.client.CloseIdleConnections()
-	r.patient.CloseIdleConnections()
+	r.server.client.CloseIdleConnections()
+	r.server.patient.CloseIdleConnections()
 }

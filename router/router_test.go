@@ -183,15 +183,21 @@ func TestRoundRobin(t *testing.T) {
 	assert.Equal(t, int64(50), b.hits.Load())
 }
 
-// TestShardsOnOneServerShareItsConnections: shards whose replicas are the
-// same server share one pool of connections to it, as NGINX's upstreams
-// are shared, so that the bounds on connections hold per server. Twenty
-// shards asked one after the other take one connection, not twenty.
-func TestShardsOnOneServerShareItsConnections(t *testing.T) {
+// TestShardsOnOneServerShareIt: shards whose replicas are the same server
+// share one pool of connections to it, as NGINX's upstreams are shared, so
+// that the bounds on connections hold per server, and it is checked once,
+// not once a shard. Twenty shards asked one after the other take one
+// connection, not twenty.
+func TestShardsOnOneServerShareIt(t *testing.T) {
 	const shards = 20
 	all := &fakeShard{name: "all", first: 1, last: 100 * shards}
-	var opened atomic.Int64
-	srv := httptest.NewUnstartedServer(all)
+	var opened, checks atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			checks.Add(1)
+		}
+		all.ServeHTTP(w, r)
+	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			opened.Add(1)
@@ -209,6 +215,15 @@ func TestShardsOnOneServerShareItsConnections(t *testing.T) {
 	}
 	assert.Equal(t, int64(shards), all.hits.Load())
 	assert.Equal(t, int64(1), opened.Load(), "connections opened to the one server")
+
+	rt.CheckHealth(context.Background())
+	assert.Equal(t, int64(1), checks.Load(), "checks of the one server")
+	all.ready.Store(http.StatusServiceUnavailable)
+	rt.CheckHealth(context.Background())
+	for _, s := range rt.shards {
+		assert.False(t, s.replicas[0].healthy.Load(), "%s is on the server that is not ready", s.name)
+	}
+	assert.Equal(t, 503, get(rt, "/readyz").Code)
 }
 
 func TestRetryOnRefusedConnection(t *testing.T) {

@@ -211,9 +211,9 @@ func TestReplicaAddress(t *testing.T) {
 		m, err := newMetrics(prometheus.NewRegistry())
 		require.NoError(t, err)
 		rep := newReplica("s", u, newServer(u, Options{}), m, Options{})
-		assert.Equal(t, want, rep.client.Addr, raw)
+		assert.Equal(t, want, rep.server.client.Addr, raw)
 		assert.Equal(t, u.Host, rep.host, raw)
-		assert.Equal(t, u.Scheme == "https", rep.client.IsTLS, raw)
+		assert.Equal(t, u.Scheme == "https", rep.server.client.IsTLS, raw)
 	}
 }
 
