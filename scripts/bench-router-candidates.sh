@@ -154,18 +154,12 @@ port[router]=$(free_port)
 "$work/bin/router" --manifest "$work/manifest.json" --listen "127.0.0.1:${port[router]}" --log-level warn >"$work/router.log" 2>&1 &
 pids+=($!)
 pidlist[router]=$!
-port[fasthttp]=$(free_port)
-"$work/bin/fasthttp-proxy" "127.0.0.1:${port[fasthttp]}" "127.0.0.1:$shard_port" >"$work/fasthttp.log" 2>&1 &
-pids+=($!)
-pidlist[fasthttp]=$!
-port[hertz]=$(free_port)
-"$work/bin/hertz-proxy" "127.0.0.1:${port[hertz]}" "127.0.0.1:$shard_port" >"$work/hertz.log" 2>&1 &
-pids+=($!)
-pidlist[hertz]=$!
-port[nethttp]=$(free_port)
-"$work/bin/nethttp-proxy" "127.0.0.1:${port[nethttp]}" "127.0.0.1:$shard_port" >"$work/nethttp.log" 2>&1 &
-pids+=($!)
-pidlist[nethttp]=$!
+for t in fasthttp hertz nethttp; do
+	port[$t]=$(free_port)
+	"$work/bin/$t-proxy" "127.0.0.1:${port[$t]}" "127.0.0.1:$shard_port" >"$work/$t.log" 2>&1 &
+	pids+=($!)
+	pidlist[$t]=$!
+done
 for t in router fasthttp hertz nethttp; do wait_http "http://127.0.0.1:${port[$t]}/lines/1"; done
 
 # Random lines, from a pool built before the turn, as lines bench asks them.
