@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"embed"
 	"fmt"
 	"io"
@@ -218,11 +219,7 @@ func (r *Report) turnTable() table.Writer {
 	t := newTable([]string{"round", "target", "req/s", "p50", "p99", "p99.9", "non-2xx", "connect", "read", "write", "timeout"}, 1)
 	for _, tn := range r.Turns {
 		res := tn.Result
-		label := tn.Target
-		if i := r.row(tn.Target); i >= 0 {
-			label = r.Rows[i].Label
-		}
-		t.AppendRow(table.Row{strconv.Itoa(tn.Round), label, fmtRPS(res.RPS()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
+		t.AppendRow(table.Row{strconv.Itoa(tn.Round), cmp.Or(tn.Label, tn.Target), fmtRPS(res.RPS()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
 			fmtCount(res.Status), fmtCount(res.Connect), fmtCount(res.Read), fmtCount(res.Write), fmtCount(res.Timeout)})
 	}
 	return t

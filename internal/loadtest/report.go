@@ -40,8 +40,9 @@ type Report struct {
 
 // Turn is one target's measurement in one round.
 type Turn struct {
-	Target string
-	Round  int
+	// Target is the short name, Label what the tables show.
+	Target, Label string
+	Round         int
 	// Span is the lines each request asked for; 0 means 1.
 	Span   int64
 	Result Result
@@ -125,14 +126,14 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // summarize fills Rows, Ratios and Checks from Turns and Cold. rates
-// holds the fixed-rate runs by target; labels the table names by target.
-func (r *Report) summarize(labels map[string]string, rates map[string]*rateResult) {
+// holds the fixed-rate runs by target.
+func (r *Report) summarize(rates map[string]*rateResult) {
 	r.Rows = nil
 	rounds := map[string]int{}
 	for _, t := range r.Turns {
 		i := r.row(t.Target)
 		if i < 0 {
-			r.Rows = append(r.Rows, Row{Target: t.Target, Label: cmp.Or(labels[t.Target], t.Target), Span: max(t.Span, 1), RPSMin: math.Inf(1)})
+			r.Rows = append(r.Rows, Row{Target: t.Target, Label: cmp.Or(t.Label, t.Target), Span: max(t.Span, 1), RPSMin: math.Inf(1)})
 			i = len(r.Rows) - 1
 		}
 		row := &r.Rows[i]

@@ -15,6 +15,13 @@ func turn(target string, round int, rps int64, p99 time.Duration, rss int64) Tur
 		Result: Result{Requests: rps * 10, Duration: 10 * time.Second, P50: p99 / 4, P99: p99, P999: 2 * p99, Status: 1}}
 }
 
+// label gives each of r's turns the label of its target, as Run does.
+func label(r *Report, labels map[string]string) {
+	for i := range r.Turns {
+		r.Turns[i].Label = labels[r.Turns[i].Target]
+	}
+}
+
 func sampleReport() *Report {
 	r := &Report{
 		Command:  "lines bench --size 1GB,10GB",
@@ -37,8 +44,8 @@ func sampleReport() *Report {
 			turn("router", round, 27_000+int64(round)*3000, 40*time.Millisecond, 22<<20),
 		)
 	}
-	r.summarize(map[string]string{"shard": "shard (1GB)", "shard@10GB": "shard (10GB)", "ceiling": "ceiling", "nginx": "nginx → shard", "router": "router → shard"},
-		map[string]*rateResult{"shard": {Rate: 23_000, Achieved: 22_990, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Sent: 230_000}})
+	label(r, map[string]string{"shard": "shard (1GB)", "shard@10GB": "shard (10GB)", "ceiling": "ceiling", "nginx": "nginx → shard", "router": "router → shard"})
+	r.summarize(map[string]*rateResult{"shard": {Rate: 23_000, Achieved: 22_990, P50: 300 * time.Microsecond, P99: 2 * time.Millisecond, Sent: 230_000}})
 	return r
 }
 
@@ -174,8 +181,9 @@ func shardsAndRangesReport() *Report {
 			front("nginx3", round, 10_000, 60), front("nginx1000", round, 5_500, 120),
 			front("router3", round, 9_000, 50), front("router1000", round, 8_800, 52))
 	}
-	r.summarize(map[string]string{"shard": "shard (1GB)", "range": "shard (1GB), 1,000-line ranges", "nginx3": "nginx → 3 shards",
-		"nginx1000": "nginx → 1,000 shards", "router3": "router → 3 shards", "router1000": "router → 1,000 shards"}, nil)
+	label(r, map[string]string{"shard": "shard (1GB)", "range": "shard (1GB), 1,000-line ranges", "nginx3": "nginx → 3 shards",
+		"nginx1000": "nginx → 1,000 shards", "router3": "router → 3 shards", "router1000": "router → 1,000 shards"})
+	r.summarize(nil)
 	return r
 }
 
@@ -211,7 +219,7 @@ func TestSummarizeShardsAndRanges(t *testing.T) {
 	assert.NotContains(t, verdict, ratioRouterShards, "the issue sets no target for the router")
 
 	r.RangeMemory.Exact, r.RangeMemory.During.Anon = false, 300<<20
-	r.summarize(nil, nil)
+	r.summarize(nil)
 	for _, c := range r.Checks {
 		if strings.Contains(c.Name, "range of 1GB") {
 			assert.False(t, c.OK, c.Name)

@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			"divided by the requests answered: the servers (front door and shards, or the ceiling) and wrk apart. "+
 			"It varies less with a busy machine than requests per second do.")
 	r.rep.Notes = append(r.rep.Notes, targetNotes(r.cfg.Targets)...)
-	r.rep.summarize(r.labels(), rates)
+	r.rep.summarize(rates)
 	return r.rep, nil
 }
 
@@ -273,14 +273,6 @@ func (r *runner) start(ctx context.Context) error {
 	return nil
 }
 
-func (r *runner) labels() map[string]string {
-	labels := map[string]string{}
-	for _, t := range r.targets {
-		labels[t.name] = t.label
-	}
-	return labels
-}
-
 // warmUp gives each target an unmeasured turn, so that the first round
 // does not pay for growing heaps and opening connections.
 func (r *runner) warmUp(ctx context.Context) error {
@@ -347,7 +339,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 		return Turn{}, err
 	}
 
-	tn := Turn{Target: t.name, Round: round, Span: t.span, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
+	tn := Turn{Target: t.name, Label: t.label, Round: round, Span: t.span, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
 	for _, pid := range shards {
 		tn.ShardRSS = max(tn.ShardRSS, peaks[pid].RSS)
 		tn.ShardAnon = max(tn.ShardAnon, peaks[pid].Anon)
@@ -367,7 +359,7 @@ func (r *runner) fixedRates(ctx context.Context) (map[string]*rateResult, error)
 	if r.cfg.RateDuration <= 0 {
 		return rates, nil
 	}
-	r.rep.summarize(r.labels(), nil)
+	r.rep.summarize(nil)
 	for _, t := range r.targets {
 		i := r.rep.row(t.name)
 		if i < 0 || r.rep.Rows[i].RPS < 2 || t.span > 1 {
