@@ -32,7 +32,6 @@ type processes struct {
 type process struct {
 	Name string
 	cmd  *exec.Cmd
-	log  *os.File
 	done chan struct{}
 	err  error
 }
@@ -46,27 +45,23 @@ func (ps *processes) Start(name, bin string, args, env []string, quiet bool) (*p
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if ps.LogDir != "" {
+		// The process writes to the file itself: ours is closed once it
+		// has started.
 		f, err := os.Create(filepath.Join(ps.LogDir, name+".log"))
 		if err != nil {
 			return nil, err
 		}
-		p.log = f
+		defer f.Close()
 		p.cmd.Stderr = f
 		if !quiet {
 			p.cmd.Stdout = f
 		}
 	}
 	if err := p.cmd.Start(); err != nil {
-		if p.log != nil {
-			p.log.Close()
-		}
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() {
 		p.err = p.cmd.Wait()
-		if p.log != nil {
-			p.log.Close()
-		}
 		close(p.done)
 	}()
 	ps.mu.Lock()
