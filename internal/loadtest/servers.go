@@ -291,29 +291,3 @@ func (ps *processes) logPath(p *process) string {
 	}
 	return filepath.Join(ps.LogDir, p.Name+".log")
 }
-
-// coldStart starts the shard binary over d n times and measures each time
-// from starting the process to its first 200 for /lines/1, which proves
-// the files open, checked and served, asking as fast as a refused
-// connection allows. Each process is stopped before the next starts.
-func (r *runner) coldStart(ctx context.Context, d *Dataset, n int) ([]time.Duration, error) {
-	var times []time.Duration
-	for i := range n {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		start := time.Now()
-		p, err := r.ps.Start(fmt.Sprintf("coldstart-%s-%d", d.Name(), i+1), r.bins.Lineserver, nil, shardEnv(d, 1, d.Lines, port), false)
-		if err != nil {
-			return nil, err
-		}
-		err = waitHTTP(ctx, localURL(port)+"/lines/1", p, r.ps, 200*time.Microsecond)
-		times = append(times, time.Since(start))
-		p.Stop(time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("cold start %d on %s: %w", i+1, d.Name(), err)
-		}
-	}
-	return times, nil
-}
