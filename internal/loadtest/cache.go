@@ -22,31 +22,24 @@ func resident(path string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	size, page := fi.Size(), int64(os.Getpagesize())
-	if size == 0 {
+	if fi.Size() == 0 {
 		return 1, nil
 	}
-	const window = 1 << 30
-	var resident, total int64
-	vec := make([]byte, window/page)
-	for off := int64(0); off < size; off += window {
-		n := min(window, size-off)
-		m, err := syscall.Mmap(int(f.Fd()), off, int(n), syscall.PROT_READ, syscall.MAP_SHARED)
-		if err != nil {
-			return 0, err
-		}
-		pages := (n + page - 1) / page
-		_, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(n), uintptr(unsafe.Pointer(&vec[0])))
-		syscall.Munmap(m)
-		if errno != 0 {
-			return 0, errno
-		}
-		for _, v := range vec[:pages] {
-			resident += int64(v & 1)
-		}
-		total += pages
+	m, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return 0, err
 	}
-	return float64(resident) / float64(total), nil
+	defer syscall.Munmap(m)
+	vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	_, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0])))
+	if errno != 0 {
+		return 0, errno
+	}
+	var in int
+	for _, v := range vec {
+		in += int(v & 1)
+	}
+	return float64(in) / float64(len(vec)), nil
 }
 
 // warm reads the file at path once, so that its pages are in the page
