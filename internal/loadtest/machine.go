@@ -1,7 +1,6 @@
 package loadtest
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,22 +61,4 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
-}
-
-// String is a one-line description: "2 CPUs (AMD EPYC), 23.4 GiB memory,
-// Linux 6.1, go1.26.8, wrk 4.1.0, nginx 1.22.1, load 0.50 0.40 0.30 →
-// 1.90 1.20 0.60".
-func (m Machine) String() string {
-	s := fmt.Sprintf("%d CPUs (%s), %s memory, Linux %s, %s", m.CPUs, cmp.Or(m.CPU, "unknown"), formatBytes(m.Memory), cmp.Or(m.Kernel, "unknown"), m.Go)
-	if m.Wrk != "" {
-		s += ", wrk " + m.Wrk
-	}
-	if m.Nginx != "" {
-		s += ", " + m.Nginx
-	}
-	s += ", load average " + m.LoadBefore
-	if m.LoadAfter != "" {
-		s += " before, " + m.LoadAfter + " after"
-	}
-	return s
 }

@@ -251,7 +251,7 @@ func (d *Dataset) describe() string {
 //go:embed report.txt.tmpl report.md.tmpl
 var reportFiles embed.FS
 
-var reportTemplates = template.Must(template.ParseFS(reportFiles, "report.*.tmpl"))
+var reportTemplates = template.Must(template.New("report").Funcs(template.FuncMap{"bytes": formatBytes}).ParseFS(reportFiles, "report.*.tmpl"))
 
 // page is what the templates show: the report, its data files described,
 // and its tables rendered, by name; a table without rows is left out.
