@@ -153,7 +153,7 @@ func ensureData(ctx context.Context, dir string, size int64, seed uint64, progre
 	}
 	base := filepath.Join(dir, fmt.Sprintf("lines-%s-seed%d.txt", formatSize(size), seed))
 	d := &Dataset{Size: size, Seed: seed, Generator: generatorVersion, Data: base, Index: base + "_index.txt"}
-	if old, err := readDataset(base); err == nil && old.matches(d) {
+	if old := reusable(d); old != nil {
 		old.Data, old.Index, old.Reused = d.Data, d.Index, true
 		return old, nil
 	}
@@ -188,38 +188,25 @@ func ensureData(ctx context.Context, dir string, size int64, seed uint64, progre
 		return nil, fmt.Errorf("index %s: %d entries for %d generated lines", base, indexed, lines)
 	}
 	d.Lines = lines
-	meta, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.Write(base+".json", func(f *os.File) error {
-		_, err := f.Write(append(meta, '\n'))
-		return err
-	}); err != nil {
+	if err := atomicfile.Write(base+".json", func(f *os.File) error { return json.NewEncoder(f).Encode(d) }); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-func readDataset(base string) (*Dataset, error) {
-	b, err := os.ReadFile(base + ".json")
-	if err != nil {
-		return nil, err
-	}
+// reusable is the dataset that want's description file describes, when
+// that is want (the same size, seed and generator version) and the files
+// on disk have the sizes it says; otherwise nil.
+func reusable(want *Dataset) *Dataset {
 	var d Dataset
-	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, err
-	}
-	return &d, nil
-}
-
-// matches reports whether d, read from a description file, describes the
-// dataset want and the files on disk have the sizes it says.
-func (d *Dataset) matches(want *Dataset) bool {
-	if d.Size != want.Size || d.Seed != want.Seed || d.Generator != want.Generator || d.Lines <= 0 {
-		return false
+	b, err := os.ReadFile(want.Data + ".json")
+	if err != nil || json.Unmarshal(b, &d) != nil || d.Size != want.Size || d.Seed != want.Seed || d.Generator != want.Generator || d.Lines <= 0 {
+		return nil
 	}
 	data, err1 := os.Stat(want.Data)
 	idx, err2 := os.Stat(want.Index)
-	return err1 == nil && err2 == nil && data.Size() == d.Size && idx.Size() == d.Lines*index.EntrySize
+	if err1 != nil || err2 != nil || data.Size() != d.Size || idx.Size() != d.Lines*index.EntrySize {
+		return nil
+	}
+	return &d
 }
