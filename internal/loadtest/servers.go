@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lineserver/lineserver/internal/atomicfile"
 	"github.com/lineserver/lineserver/internal/manifest"
 	"github.com/lineserver/lineserver/nginx"
 )
@@ -187,12 +188,10 @@ func (r *runner) startNginx(ctx context.Context, name, dir string, m *manifest.M
 	}
 	conf := filepath.Join(dir, "nginx.conf")
 	return r.startServer(ctx, "/lines/1", func(port int) (*process, error) {
-		f, err := os.Create(conf)
+		err := atomicfile.Write(conf, func(f *os.File) error {
+			return nginx.Render(f, m, nginx.Options{Listen: "127.0.0.1:" + strconv.Itoa(port)})
+		})
 		if err != nil {
-			return nil, err
-		}
-		err = nginx.Render(f, m, nginx.Options{Listen: "127.0.0.1:" + strconv.Itoa(port)})
-		if err := errors.Join(err, f.Close()); err != nil {
 			return nil, fmt.Errorf("render nginx.conf: %w", err)
 		}
 		args := []string{"-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off; pid " + filepath.Join(dir, "nginx.pid") + ";"}
@@ -205,20 +204,6 @@ func (r *runner) startRouter(ctx context.Context, name, path string) (*server, e
 	return r.startServer(ctx, "/readyz", func(port int) (*process, error) {
 		return r.ps.Start(name, r.bins.Router, []string{"--manifest", path, "--listen", "127.0.0.1:" + strconv.Itoa(port)}, nil, false)
 	})
-}
-
-// writeManifest writes to path the manifest of n shards over d that urls
-// serve (see manifestOver).
-func writeManifest(path string, d *Dataset, urls []string, n int) (*manifest.Manifest, error) {
-	m, err := manifestOver(d, urls, n)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	return m, errors.Join(m.Write(f), f.Close())
 }
 
 // manifestOver is the manifest of n shards over d's lines, served by the

@@ -3,10 +3,13 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lineserver/lineserver/internal/atomicfile"
 )
 
 // target is one thing under load.
@@ -157,9 +160,12 @@ func (r *runner) doorTarget(ctx context.Context, name string, d *Dataset) (*targ
 		urls = append(urls, s.url)
 		t.shards = append(t.shards, s.proc)
 	}
-	path := filepath.Join(r.cfg.Dir, name+"-manifest.json")
-	m, err := writeManifest(path, d, urls, n)
+	m, err := manifestOver(d, urls, n)
 	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(r.cfg.Dir, name+"-manifest.json")
+	if err := atomicfile.Write(path, func(f *os.File) error { return m.Write(f) }); err != nil {
 		return nil, err
 	}
 	if strings.HasPrefix(name, "nginx") {
