@@ -26,23 +26,22 @@ type luaScript struct {
 	// Seed seeds Lua's generator; each wrk thread adds its own number to
 	// it, so threads ask for different lines.
 	Seed int64
-	// Pool is how many requests each thread draws before the run and then
-	// sends in turn, so that drawing and formatting them costs wrk nothing
-	// while it measures; 0 means 100,000.
-	Pool int
 }
 
 // resultPrefix starts the line that the script's done() prints, which
 // parseWrk reads.
 const resultPrefix = "@@lines-bench"
 
+// luaTemplate is the script. Each thread draws a pool of 100,000 requests
+// before the run and then sends them in turn, so that drawing and
+// formatting them costs wrk nothing while it measures.
 var luaTemplate = template.Must(template.New("lua").Parse(`{{if gt .Span 1 -}}
 -- Written by lines bench: GET /lines/A..B, {{.Span}} lines from A drawn uniformly from 1..{{.Lines}}-{{.Span}}+1.
 local span = {{.Span}}
 {{else -}}
 -- Written by lines bench: GET /lines/N for N drawn uniformly from 1..{{.Lines}}.
 {{end -}}
-local lines, pool, seed = {{.Lines}}, {{.Pool}}, {{.Seed}}
+local lines, pool, seed = {{.Lines}}, 100000, {{.Seed}}
 local threads = 0
 
 function setup(thread)
@@ -82,17 +81,13 @@ end
 
 // Lua returns the script's text.
 func (s luaScript) Lua() string {
-	if s.Pool <= 0 {
-		s.Pool = 100_000
-	}
 	lines := max(s.Lines, 1)
 	span := min(max(s.Span, 1), lines)
 	var b strings.Builder
 	err := luaTemplate.Execute(&b, struct {
 		Lines, Span, Seed int64
-		Pool              int
 		Prefix            string
-	}{lines, span, s.Seed, s.Pool, resultPrefix})
+	}{lines, span, s.Seed, resultPrefix})
 	if err != nil {
 		panic(err) // the template and its data are fixed
 	}

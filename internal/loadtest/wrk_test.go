@@ -19,16 +19,15 @@ import (
 )
 
 func TestScriptLua(t *testing.T) {
-	lua := luaScript{Lines: 4_567_890, Seed: 42, Pool: 500}.Lua()
+	lua := luaScript{Lines: 4_567_890, Seed: 42}.Lua()
 	for _, want := range []string{
-		"local lines, pool, seed = 4567890, 500, 42",
+		"local lines, pool, seed = 4567890, 100000, 42",
 		"function setup(thread)", "function init(args)", "function request()", "function done(summary, latency, requests)",
 		`"GET /lines/" .. math.random(1, lines) .. tail`, `wrk.headers["Host"]`,
 		"latency:percentile(99.9)", resultPrefix,
 	} {
 		assert.Contains(t, lua, want)
 	}
-	assert.Contains(t, luaScript{Lines: 10}.Lua(), "local lines, pool, seed = 10, 100000, 0", "default pool")
 	assert.Contains(t, luaScript{}.Lua(), "local lines, pool, seed = 1, ", "at least one line")
 }
 
@@ -52,7 +51,7 @@ func TestWrkRunsTheScript(t *testing.T) {
 	}))
 	defer srv.Close()
 	script := filepath.Join(t.TempDir(), "s.lua")
-	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
+	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 1000, Seed: 1}.Lua()), 0o644))
 	w := wrkCmd{Path: bin, Threads: 2, Connections: 4, Timeout: 2 * time.Second, Script: script}
 	r, cpu, err := w.Run(context.Background(), srv.URL, time.Second)
 	require.NoError(t, err)
@@ -121,9 +120,9 @@ func TestWrkLoadsOnlyLoopback(t *testing.T) {
 }
 
 func TestScriptLuaRanges(t *testing.T) {
-	lua := luaScript{Lines: 4_567_890, Span: 1000, Seed: 42, Pool: 500}.Lua()
+	lua := luaScript{Lines: 4_567_890, Span: 1000, Seed: 42}.Lua()
 	for _, want := range []string{
-		"local span = 1000", "local lines, pool, seed = 4567890, 500, 42",
+		"local span = 1000", "local lines, pool, seed = 4567890, 100000, 42",
 		"local a = math.random(1, lines - span + 1)", `"GET /lines/" .. a .. ".." .. (a + span - 1) .. tail`,
 	} {
 		assert.Contains(t, lua, want)
@@ -153,7 +152,7 @@ func TestWrkRunsTheRangeScript(t *testing.T) {
 	}))
 	defer srv.Close()
 	script := filepath.Join(t.TempDir(), "s.lua")
-	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 5000, Span: 1000, Seed: 1, Pool: 2000}.Lua()), 0o644))
+	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 5000, Span: 1000, Seed: 1}.Lua()), 0o644))
 	w := wrkCmd{Path: bin, Threads: 1, Connections: 2, Timeout: 2 * time.Second, Script: script}
 	r, _, err := w.Run(context.Background(), srv.URL, time.Second)
 	require.NoError(t, err)
