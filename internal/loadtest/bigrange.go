@@ -16,9 +16,8 @@ import (
 // a data file as one range (/lines/1..-1), which it must stream in
 // constant memory whatever the range's size.
 type RangeMemory struct {
-	// Dataset names the data file; Size is its size in bytes.
+	// Dataset names the data file.
 	Dataset string
-	Size    int64
 	// Got is the bytes of the body received; Exact says they equal the
 	// file byte for byte.
 	Got   int64
@@ -64,7 +63,7 @@ const sampleEvery = 100 * time.Millisecond
 // /lines/1..-1 to its end while sampling, and compares its SHA-256 with
 // the file's.
 func (r *runner) measureRangeMemory(ctx context.Context, d *Dataset) (RangeMemory, error) {
-	m := RangeMemory{Dataset: d.Name(), Size: d.Size}
+	m := RangeMemory{Dataset: d.Name()}
 	s, err := r.startShard(ctx, "bigrange", d, 1, d.Lines)
 	if err != nil {
 		return m, err

@@ -162,7 +162,7 @@ func TestFormatting(t *testing.T) {
 // big range's memory.
 func shardsAndRangesReport() *Report {
 	r := &Report{Date: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC), Datasets: []*Dataset{{Size: 1e9, Lines: 3_226_539}},
-		RangeMemory: &RangeMemory{Dataset: "1GB", Size: 1e9, Got: 1e9, Exact: true, Took: 2 * time.Second, Samples: 21,
+		RangeMemory: &RangeMemory{Dataset: "1GB", Got: 1e9, Exact: true, Took: 2 * time.Second, Samples: 21,
 			Before: Memory{RSS: 14 << 20, Anon: 3 << 20}, During: Memory{RSS: 15 << 20, Anon: 4 << 20}}}
 	// front is a front door's turn: cpu µs of server CPU a request, of
 	// which 20 µs the shards'.
