@@ -178,11 +178,7 @@ func (r *Report) rateTable() table.Writer {
 func (r *Report) coldTable() table.Writer {
 	t := newTable([]string{"data file", "median", "min", "max", "starts"}, 0)
 	for _, c := range r.Cold {
-		lo, hi := c.Times[0], c.Times[0]
-		for _, d := range c.Times {
-			lo, hi = min(lo, d), max(hi, d)
-		}
-		t.AppendRow(table.Row{c.Dataset, fmtDur(c.Median()), fmtDur(lo), fmtDur(hi), strconv.Itoa(len(c.Times))})
+		t.AppendRow(table.Row{c.Dataset, fmtDur(c.Median()), fmtDur(slices.Min(c.Times)), fmtDur(slices.Max(c.Times)), strconv.Itoa(len(c.Times))})
 	}
 	return t
 }
