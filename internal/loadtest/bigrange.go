@@ -104,8 +104,8 @@ func (r *runner) measureRangeMemory(ctx context.Context, d *Dataset) (RangeMemor
 	}
 	m.Exact = m.Got == d.Size && bytes.Equal(body.Sum(nil), file.Sum(nil))
 	select {
-	case <-s.proc.Done():
-		return m, fmt.Errorf("the shard exited during the range (%v); its log: %s", s.proc.Err(), r.ps.logPath(s.proc))
+	case <-s.proc.done:
+		return m, fmt.Errorf("the shard exited during the range (%v); its log: %s", s.proc.err, r.ps.logPath(s.proc))
 	default:
 	}
 	return m, nil

@@ -32,6 +32,8 @@ type processes struct {
 type process struct {
 	Name string
 	cmd  *exec.Cmd
+	// done is closed when the process has exited; err is then how it
+	// ended.
 	done chan struct{}
 	err  error
 }
@@ -72,12 +74,6 @@ func (ps *processes) Start(name, bin string, args, env []string, quiet bool) (*p
 
 // Pid is the process's id, which is also its process group's.
 func (p *process) Pid() int { return p.cmd.Process.Pid }
-
-// Done is closed when the process has exited.
-func (p *process) Done() <-chan struct{} { return p.done }
-
-// Err is how the process ended; it is valid once Done is closed.
-func (p *process) Err() error { return p.err }
 
 // Stop sends SIGTERM to the process's group, waits up to grace for the
 // process to exit, then kills the group with SIGKILL and waits for the

@@ -50,7 +50,7 @@ func TestStopAllStopsProcessGroups(t *testing.T) {
 	ps.StopAll(200 * time.Millisecond)
 	for _, p := range []*process{a, b} {
 		select {
-		case <-p.Done():
+		case <-p.done:
 		default:
 			t.Fatalf("%s still running", p.Name)
 		}
@@ -64,10 +64,10 @@ func TestStopIsIdempotent(t *testing.T) {
 	ps := &processes{}
 	p, err := ps.Start("true", "/bin/true", nil, nil, true)
 	require.NoError(t, err)
-	<-p.Done()
+	<-p.done
 	p.Stop(time.Second)
 	p.Stop(time.Second)
-	assert.NoError(t, p.Err())
+	assert.NoError(t, p.err)
 }
 
 func TestStartFails(t *testing.T) {

@@ -178,7 +178,7 @@ func (r *Report) rateTable() table.Writer {
 func (r *Report) coldTable() table.Writer {
 	t := newTable([]string{"data file", "median", "min", "max", "starts"}, 0)
 	for _, c := range r.Cold {
-		t.AppendRow(table.Row{c.Dataset, fmtDur(c.Median()), fmtDur(slices.Min(c.Times)), fmtDur(slices.Max(c.Times)), strconv.Itoa(len(c.Times))})
+		t.AppendRow(table.Row{c.Dataset, fmtDur(median(c.Times)), fmtDur(slices.Min(c.Times)), fmtDur(slices.Max(c.Times)), strconv.Itoa(len(c.Times))})
 	}
 	return t
 }

@@ -88,9 +88,6 @@ type Cold struct {
 	Times   []time.Duration
 }
 
-// Median is the median of the times.
-func (c Cold) Median() time.Duration { return median(c.Times) }
-
 // Ratio compares two rows' lines per second (their requests per second
 // when both ask for single lines), over the whole run and round by round.
 type Ratio struct {
@@ -272,7 +269,7 @@ func (r *Report) checks() {
 		}
 	}
 	for _, c := range r.Cold {
-		m := c.Median()
+		m := median(c.Times)
 		r.Checks = append(r.Checks, Check{"cold start, " + c.Dataset, "< " + fmtDur(wantColdStart), fmtDur(m), m < wantColdStart})
 	}
 }

@@ -268,7 +268,7 @@ func (r *runner) coldStarts(ctx context.Context) error {
 			}
 		}
 		r.rep.Cold = append(r.rep.Cold, c)
-		r.pr.Printf("cold start on %s: median %s", d.Name(), fmtDur(c.Median()))
+		r.pr.Printf("cold start on %s: median %s", d.Name(), fmtDur(median(c.Times)))
 	}
 	return nil
 }

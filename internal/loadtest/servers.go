@@ -261,8 +261,8 @@ func waitHTTP(ctx context.Context, url string, p *process, ps *processes, every 
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
 		select {
-		case <-p.Done():
-			return fmt.Errorf("%s %w before %s answered (%v); its log: %s", p.Name, errExited, url, p.Err(), ps.logPath(p))
+		case <-p.done:
+			return fmt.Errorf("%s %w before %s answered (%v); its log: %s", p.Name, errExited, url, p.err, ps.logPath(p))
 		case <-ctx.Done():
 			return fmt.Errorf("%s did not answer 200 at %s: %w (last: %v); its log: %s", p.Name, url, ctx.Err(), err, ps.logPath(p))
 		case <-time.After(every):

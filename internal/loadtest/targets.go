@@ -57,8 +57,8 @@ func alive(t *target, ps *processes) error {
 			continue
 		}
 		select {
-		case <-p.Done():
-			return fmt.Errorf("%s exited during the run (%v); its log: %s", p.Name, p.Err(), ps.logPath(p))
+		case <-p.done:
+			return fmt.Errorf("%s exited during the run (%v); its log: %s", p.Name, p.err, ps.logPath(p))
 		default:
 		}
 	}
