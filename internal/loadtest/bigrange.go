@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// RangeMemory is a shard's memory before and while it serves the whole of
+// rangeMemory is a shard's memory before and while it serves the whole of
 // a data file as one range (/lines/1..-1), which it must stream in
 // constant memory whatever the range's size.
-type RangeMemory struct {
+type rangeMemory struct {
 	// Dataset names the data file.
 	Dataset string
 	// Got is the bytes of the body received; Exact says they equal the
@@ -27,15 +27,15 @@ type RangeMemory struct {
 	// Before is the largest of each figure sampled while the shard was
 	// idle, after it had served one range of rangeLines lines; During
 	// the largest while the body streamed, over Samples samples.
-	Before, During Memory
+	Before, During memory
 	Samples        int
 }
 
-// Growth is how much the shard's anonymous memory (its heap and stacks,
+// growth is how much the shard's anonymous memory (its heap and stacks,
 // not the file's pages it maps) grew while serving the range.
-func (m RangeMemory) Growth() int64 { return m.During.Anon - m.Before.Anon }
+func (m rangeMemory) growth() int64 { return m.During.Anon - m.Before.Anon }
 
-// bigRange measures RangeMemory on the first data file when the targets
+// bigRange measures rangeMemory on the first data file when the targets
 // include bigrange, with a shard of its own that is stopped afterwards,
 // before the other targets' servers start.
 func (r *runner) bigRange(ctx context.Context) error {
@@ -43,13 +43,13 @@ func (r *runner) bigRange(ctx context.Context) error {
 		return nil
 	}
 	d := r.rep.Datasets[0]
-	r.pr.Printf("big range: the shard's memory while it serves all of %s as one range", d.Name())
+	r.pr.printf("big range: the shard's memory while it serves all of %s as one range", d.name())
 	m, err := r.measureRangeMemory(ctx, d)
 	if err != nil {
 		return fmt.Errorf("big range: %w", err)
 	}
 	r.rep.RangeMemory = &m
-	r.pr.Printf("big range: %s in %s, RssAnon %s before, %s during", formatBytes(m.Got), m.Took.Round(time.Millisecond),
+	r.pr.printf("big range: %s in %s, RssAnon %s before, %s during", formatBytes(m.Got), m.Took.Round(time.Millisecond),
 		formatBytes(m.Before.Anon), formatBytes(m.During.Anon))
 	return nil
 }
@@ -62,14 +62,14 @@ const sampleEvery = 100 * time.Millisecond
 // rangeLines lines, samples its idle memory for a second, then reads
 // /lines/1..-1 to its end while sampling, and compares its SHA-256 with
 // the file's.
-func (r *runner) measureRangeMemory(ctx context.Context, d *Dataset) (RangeMemory, error) {
-	m := RangeMemory{Dataset: d.Name()}
+func (r *runner) measureRangeMemory(ctx context.Context, d *dataset) (rangeMemory, error) {
+	m := rangeMemory{Dataset: d.name()}
 	s, err := r.startShard(ctx, "bigrange", d, 1, d.Lines)
 	if err != nil {
 		return m, err
 	}
-	defer s.proc.Stop(time.Second)
-	pid := s.proc.Pid()
+	defer s.proc.stop(time.Second)
+	pid := s.proc.pid()
 	client := &http.Client{}
 	first := fmt.Sprintf("/lines/1..%d", min(rangeLines, d.Lines))
 	if _, err := get(ctx, client, s.url+first, io.Discard); err != nil {
@@ -81,14 +81,14 @@ func (r *runner) measureRangeMemory(ctx context.Context, d *Dataset) (RangeMemor
 	case <-ctx.Done():
 	case <-time.After(time.Second):
 	}
-	m.Before = idle.Stop()[pid]
+	m.Before = idle.end()[pid]
 
 	body := sha256.New()
 	busy := sample([]int{pid}, sampleEvery)
 	start := time.Now()
 	m.Got, err = get(ctx, client, s.url+"/lines/1..-1", body)
 	m.Took = time.Since(start)
-	m.During = busy.Stop()[pid]
+	m.During = busy.end()[pid]
 	m.Samples = busy.n
 	if err != nil {
 		return m, err

@@ -46,8 +46,8 @@ type rateResult struct {
 	P50, P90, P99, P999, Max time.Duration
 }
 
-// Run sends the requests to base ("http://127.0.0.1:PORT").
-func (f fixedRate) Run(ctx context.Context, base string) (rateResult, error) {
+// run sends the requests to base ("http://127.0.0.1:PORT").
+func (f fixedRate) run(ctx context.Context, base string) (rateResult, error) {
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		return rateResult{}, fmt.Errorf("fixed rate: %s: load goes to 127.0.0.1 only", base)
 	}

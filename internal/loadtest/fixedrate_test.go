@@ -26,7 +26,7 @@ func TestFixedRate(t *testing.T) {
 		w.Write([]byte("line\n"))
 	}))
 	defer srv.Close()
-	res, err := fixedRate{Rate: 400, Duration: 500 * time.Millisecond, Lines: 4, Seed: 1, Connections: 4}.Run(context.Background(), srv.URL)
+	res, err := fixedRate{Rate: 400, Duration: 500 * time.Millisecond, Lines: 4, Seed: 1, Connections: 4}.run(context.Background(), srv.URL)
 	require.NoError(t, err)
 	assert.Equal(t, int64(200), res.Sent, "rate × duration requests")
 	assert.Equal(t, int64(200), n.Load(), "each sent once")
@@ -41,7 +41,7 @@ func TestFixedRate(t *testing.T) {
 func TestFixedRateCountsRefusedConnections(t *testing.T) {
 	port, err := freePort()
 	require.NoError(t, err)
-	res, err := fixedRate{Rate: 100, Duration: 100 * time.Millisecond, Lines: 10, Connections: 2}.Run(context.Background(), localURL(port))
+	res, err := fixedRate{Rate: 100, Duration: 100 * time.Millisecond, Lines: 10, Connections: 2}.run(context.Background(), localURL(port))
 	require.NoError(t, err)
 	assert.Equal(t, res.Sent, res.Errors)
 }
@@ -51,7 +51,7 @@ func TestFixedRateStopsWithContext(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := fixedRate{Rate: 10, Duration: time.Hour, Lines: 10}.Run(ctx, srv.URL)
+	_, err := fixedRate{Rate: 10, Duration: time.Hour, Lines: 10}.run(ctx, srv.URL)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 

@@ -109,8 +109,8 @@ func generate(ctx context.Context, w io.Writer, size int64, seed uint64, progres
 	return lines, nil
 }
 
-// Dataset is a generated data file and its index.
-type Dataset struct {
+// dataset is a generated data file and its index.
+type dataset struct {
 	// Size is the data file's size in bytes; Seed made its bytes.
 	Size int64  `json:"size"`
 	Seed uint64 `json:"seed"`
@@ -133,8 +133,8 @@ type Dataset struct {
 	Warmed                        bool    `json:"-"`
 }
 
-// Name is the dataset's size as the report shows it, such as "1GB".
-func (d *Dataset) Name() string { return formatSize(d.Size) }
+// name is the dataset's size as the report shows it, such as "1GB".
+func (d *dataset) name() string { return formatSize(d.Size) }
 
 // ensureData returns the dataset of size and seed in dir: it reuses the
 // files of an earlier run when their description file says they are of the
@@ -144,7 +144,7 @@ func (d *Dataset) Name() string { return formatSize(d.Size) }
 // complete, so an interrupted run leaves nothing that looks reusable.
 // progress, if not nil, is called with "generate" or "index", the bytes
 // done and the total.
-func ensureData(ctx context.Context, dir string, size int64, seed uint64, progress func(stage string, done, total int64)) (*Dataset, error) {
+func ensureData(ctx context.Context, dir string, size int64, seed uint64, progress func(stage string, done, total int64)) (*dataset, error) {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
@@ -152,7 +152,7 @@ func ensureData(ctx context.Context, dir string, size int64, seed uint64, progre
 		return nil, err
 	}
 	base := filepath.Join(dir, fmt.Sprintf("lines-%s-seed%d.txt", formatSize(size), seed))
-	d := &Dataset{Size: size, Seed: seed, Generator: generatorVersion, Data: base, Index: base + "_index.txt"}
+	d := &dataset{Size: size, Seed: seed, Generator: generatorVersion, Data: base, Index: base + "_index.txt"}
 	if old := reusable(d); old != nil {
 		old.Data, old.Index, old.Reused = d.Data, d.Index, true
 		return old, nil
@@ -197,8 +197,8 @@ func ensureData(ctx context.Context, dir string, size int64, seed uint64, progre
 // reusable is the dataset that want's description file describes, when
 // that is want (the same size, seed and generator version) and the files
 // on disk have the sizes it says; otherwise nil.
-func reusable(want *Dataset) *Dataset {
-	var d Dataset
+func reusable(want *dataset) *dataset {
+	var d dataset
 	b, err := os.ReadFile(want.Data + ".json")
 	if err != nil || json.Unmarshal(b, &d) != nil || d.Size != want.Size || d.Seed != want.Seed || d.Generator != want.Generator || d.Lines <= 0 {
 		return nil

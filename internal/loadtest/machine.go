@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// Machine describes where a run took place.
-type Machine struct {
+// machine describes where a run took place.
+type machine struct {
 	// CPUs is the number of CPUs the harness may use, CPU their model.
 	CPUs int
 	CPU  string
@@ -26,8 +26,8 @@ type Machine struct {
 
 // readMachine describes this machine (procfs), asking wrk and nginx at
 // the given paths (empty for none) for their versions.
-func readMachine(wrk, nginx string) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: loadAverage()}
+func readMachine(wrk, nginx string) machine {
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), LoadBefore: loadAverage()}
 	if fs, err := procfs.NewDefaultFS(); err == nil {
 		if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
 			m.CPU = cpus[0].ModelName

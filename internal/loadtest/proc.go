@@ -38,10 +38,10 @@ type process struct {
 	err  error
 }
 
-// Start starts bin with args, with env added to the harness's environment.
+// start starts bin with args, with env added to the harness's environment.
 // With quiet, its standard output is discarded (nginx writes an access
 // log line there for every request).
-func (ps *processes) Start(name, bin string, args, env []string, quiet bool) (*process, error) {
+func (ps *processes) start(name, bin string, args, env []string, quiet bool) (*process, error) {
 	p := &process{Name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), env...)
@@ -72,27 +72,27 @@ func (ps *processes) Start(name, bin string, args, env []string, quiet bool) (*p
 	return p, nil
 }
 
-// Pid is the process's id, which is also its process group's.
-func (p *process) Pid() int { return p.cmd.Process.Pid }
+// pid is the process's id, which is also its process group's.
+func (p *process) pid() int { return p.cmd.Process.Pid }
 
-// Stop sends SIGTERM to the process's group, waits up to grace for the
+// stop sends SIGTERM to the process's group, waits up to grace for the
 // process to exit, then kills the group with SIGKILL and waits for the
 // process. Stopping a stopped process does nothing.
-func (p *process) Stop(grace time.Duration) {
+func (p *process) stop(grace time.Duration) {
 	select {
 	case <-p.done:
-		killGroup(p.Pid(), syscall.SIGKILL) // what it forked may live on
+		killGroup(p.pid(), syscall.SIGKILL) // what it forked may live on
 		return
 	default:
 	}
 	if grace > 0 {
-		killGroup(p.Pid(), syscall.SIGTERM)
+		killGroup(p.pid(), syscall.SIGTERM)
 		select {
 		case <-p.done:
 		case <-time.After(grace):
 		}
 	}
-	killGroup(p.Pid(), syscall.SIGKILL)
+	killGroup(p.pid(), syscall.SIGKILL)
 	<-p.done
 }
 
@@ -102,22 +102,22 @@ func killGroup(pid int, sig syscall.Signal) {
 	}
 }
 
-// StopAll stops every process still running, the latest first, each with
+// stopAll stops every process still running, the latest first, each with
 // the grace period, and forgets them.
-func (ps *processes) StopAll(grace time.Duration) {
+func (ps *processes) stopAll(grace time.Duration) {
 	ps.mu.Lock()
 	procs := ps.procs
 	ps.procs = nil
 	ps.mu.Unlock()
 	var wg sync.WaitGroup
 	for i := len(procs) - 1; i >= 0; i-- {
-		wg.Go(func() { procs[i].Stop(grace) })
+		wg.Go(func() { procs[i].stop(grace) })
 	}
 	wg.Wait()
 }
 
-// Memory is what /proc/PID/status says of a process's memory.
-type Memory struct {
+// memory is what /proc/PID/status says of a process's memory.
+type memory struct {
 	// RSS is the resident set now (VmRSS), HWM its peak so far (VmHWM),
 	// Anon the anonymous part of RSS (RssAnon): heap and stacks, not the
 	// pages of files it maps.
@@ -125,31 +125,31 @@ type Memory struct {
 }
 
 // readMemory reads the memory of process pid (procfs).
-func readMemory(pid int) (Memory, error) {
+func readMemory(pid int) (memory, error) {
 	p, err := procfs.NewProc(pid)
 	if err != nil {
-		return Memory{}, err
+		return memory{}, err
 	}
 	s, err := p.NewStatus()
 	if err != nil {
-		return Memory{}, err
+		return memory{}, err
 	}
-	return Memory{RSS: int64(s.VmRSS), HWM: int64(s.VmHWM), Anon: int64(s.RssAnon)}, nil
+	return memory{RSS: int64(s.VmRSS), HWM: int64(s.VmHWM), Anon: int64(s.RssAnon)}, nil
 }
 
 // sampler reads the memory of some processes every interval and keeps
 // the largest of each of its figures for each process. Its goroutine
-// alone touches peak and n until Stop returns.
+// alone touches peak and n until end returns.
 type sampler struct {
 	stop, done chan struct{}
-	peak       map[int]Memory
+	peak       map[int]memory
 	// n is how many times the processes were read.
 	n int
 }
 
-// sample starts sampling pids every interval until Stop.
+// sample starts sampling pids every interval until end.
 func sample(pids []int, interval time.Duration) *sampler {
-	s := &sampler{stop: make(chan struct{}), done: make(chan struct{}), peak: make(map[int]Memory)}
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{}), peak: make(map[int]memory)}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(interval)
@@ -171,17 +171,17 @@ func sample(pids []int, interval time.Duration) *sampler {
 	return s
 }
 
-// Stop ends the sampling and returns the largest of each figure sampled
+// end ends the sampling and returns the largest of each figure sampled
 // of each process.
-func (s *sampler) Stop() map[int]Memory {
+func (s *sampler) end() map[int]memory {
 	close(s.stop)
 	<-s.done
 	return s.peak
 }
 
 // maxMemory is the largest of each figure of a and b.
-func maxMemory(a, b Memory) Memory {
-	return Memory{RSS: max(a.RSS, b.RSS), HWM: max(a.HWM, b.HWM), Anon: max(a.Anon, b.Anon)}
+func maxMemory(a, b memory) memory {
+	return memory{RSS: max(a.RSS, b.RSS), HWM: max(a.HWM, b.HWM), Anon: max(a.Anon, b.Anon)}
 }
 
 // groupCPU is the CPU time (user and system) that the live processes of

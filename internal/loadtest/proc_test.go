@@ -31,7 +31,7 @@ func childOf(t *testing.T, ps *processes, name string, ignoreTerm bool) (*proces
 	if ignoreTerm {
 		script = "trap '' TERM; " + script
 	}
-	p, err := ps.Start(name, "/bin/sh", []string{"-c", script}, nil, false)
+	p, err := ps.start(name, "/bin/sh", []string{"-c", script}, nil, false)
 	require.NoError(t, err)
 	log := filepath.Join(ps.LogDir, name+".log")
 	var child int
@@ -47,7 +47,7 @@ func TestStopAllStopsProcessGroups(t *testing.T) {
 	ps := &processes{LogDir: t.TempDir()}
 	a, childA := childOf(t, ps, "a", false)
 	b, childB := childOf(t, ps, "b", true) // ignores SIGTERM: needs SIGKILL
-	ps.StopAll(200 * time.Millisecond)
+	ps.stopAll(200 * time.Millisecond)
 	for _, p := range []*process{a, b} {
 		select {
 		case <-p.done:
@@ -57,22 +57,22 @@ func TestStopAllStopsProcessGroups(t *testing.T) {
 	}
 	assert.Eventually(t, func() bool { return gone(childA) && gone(childB) }, 5*time.Second, 10*time.Millisecond,
 		"the children in the groups are stopped too")
-	ps.StopAll(0) // nothing left: a no-op
+	ps.stopAll(0) // nothing left: a no-op
 }
 
 func TestStopIsIdempotent(t *testing.T) {
 	ps := &processes{}
-	p, err := ps.Start("true", "/bin/true", nil, nil, true)
+	p, err := ps.start("true", "/bin/true", nil, nil, true)
 	require.NoError(t, err)
 	<-p.done
-	p.Stop(time.Second)
-	p.Stop(time.Second)
+	p.stop(time.Second)
+	p.stop(time.Second)
 	assert.NoError(t, p.err)
 }
 
 func TestStartFails(t *testing.T) {
 	ps := &processes{LogDir: t.TempDir()}
-	_, err := ps.Start("missing", "/no/such/binary", nil, nil, false)
+	_, err := ps.start("missing", "/no/such/binary", nil, nil, false)
 	assert.Error(t, err)
 }
 
@@ -83,22 +83,22 @@ func TestReadMemoryAndSample(t *testing.T) {
 	assert.GreaterOrEqual(t, m.HWM, m.RSS)
 	s := sample([]int{os.Getpid(), 1 << 30}, time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
-	peaks := s.Stop()
+	peaks := s.end()
 	assert.Positive(t, peaks[os.Getpid()].RSS)
 	assert.NotContains(t, peaks, 1<<30, "a missing process has no sample")
 }
 
 func TestGroupCPU(t *testing.T) {
 	ps := &processes{LogDir: t.TempDir()}
-	defer ps.StopAll(0)
-	p, err := ps.Start("spin", "/bin/sh", []string{"-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 60"}, nil, false)
+	defer ps.stopAll(0)
+	p, err := ps.start("spin", "/bin/sh", []string{"-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 60"}, nil, false)
 	require.NoError(t, err)
-	assert.Eventually(t, func() bool { return groupCPU([]int{p.Pid()}) > 0 }, 20*time.Second, 10*time.Millisecond)
+	assert.Eventually(t, func() bool { return groupCPU([]int{p.pid()}) > 0 }, 20*time.Second, 10*time.Millisecond)
 	assert.Zero(t, groupCPU([]int{1 << 30}), "no such group")
 }
 
 func TestMaxMemory(t *testing.T) {
-	a := Memory{RSS: 10, HWM: 20, Anon: 3}
-	b := Memory{RSS: 9, HWM: 25, Anon: 4}
-	assert.Equal(t, Memory{RSS: 10, HWM: 25, Anon: 4}, maxMemory(a, b), "each figure's largest, not one sample's")
+	a := memory{RSS: 10, HWM: 20, Anon: 3}
+	b := memory{RSS: 9, HWM: 25, Anon: 4}
+	assert.Equal(t, memory{RSS: 10, HWM: 25, Anon: 4}, maxMemory(a, b), "each figure's largest, not one sample's")
 }

@@ -20,7 +20,7 @@ type Progress struct {
 
 	mu    sync.Mutex
 	label string
-	bar   *progressbar.ProgressBar
+	pb    *progressbar.ProgressBar
 }
 
 // NewProgress shows progress on w; tty says whether w is a terminal, where
@@ -29,8 +29,8 @@ func NewProgress(w io.Writer, tty bool) *Progress {
 	return &Progress{w: w, tty: tty, start: time.Now()}
 }
 
-// Printf prints a status line.
-func (p *Progress) Printf(format string, args ...any) {
+// printf prints a status line.
+func (p *Progress) printf(format string, args ...any) {
 	if p == nil {
 		return
 	}
@@ -42,14 +42,14 @@ func (p *Progress) Printf(format string, args ...any) {
 }
 
 func (p *Progress) endBar() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		p.bar, p.label = nil, ""
+	if p.pb != nil {
+		_ = p.pb.Finish()
+		p.pb, p.label = nil, ""
 	}
 }
 
-// Bar shows that done of total bytes of label are done, on a terminal.
-func (p *Progress) Bar(label string, done, total int64) {
+// bar shows that done of total bytes of label are done, on a terminal.
+func (p *Progress) bar(label string, done, total int64) {
 	if p == nil || !p.tty || total <= 0 {
 		return
 	}
@@ -58,7 +58,7 @@ func (p *Progress) Bar(label string, done, total int64) {
 	if p.label != label {
 		p.newBar(label, total)
 	}
-	_ = p.bar.Set64(done)
+	_ = p.pb.Set64(done)
 }
 
 // newBar starts a bar of total bytes, or with total -1 a spinner that
@@ -66,15 +66,15 @@ func (p *Progress) Bar(label string, done, total int64) {
 func (p *Progress) newBar(label string, total int64) {
 	p.endBar()
 	p.label = label
-	p.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.w),
+	p.pb = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.w),
 		progressbar.OptionSetDescription(label), progressbar.OptionShowBytes(total > 0),
 		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetRenderBlankState(total < 0))
 }
 
-// Countdown shows label, the time d it will take and the time elapsed,
+// countdown shows label, the time d it will take and the time elapsed,
 // on a terminal, until the returned function is called.
-func (p *Progress) Countdown(label string, d time.Duration) (stop func()) {
+func (p *Progress) countdown(label string, d time.Duration) (stop func()) {
 	if p == nil || !p.tty {
 		return func() {}
 	}

@@ -89,7 +89,7 @@ func (r *Report) loadTable() table.Writer {
 			perCore = fmtRPS(float64(time.Second) / float64(row.ServerCPU))
 		}
 		t.AppendRow(table.Row{row.Label, fmtRPS(row.RPS), fmtRPS(row.RPSMin) + "–" + fmtRPS(row.RPSMax),
-			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row.Result),
+			fmtDur(row.P50), fmtDur(row.P99), fmtDur(row.P999), fmtErrors(row.result),
 			fmtCPU(row.ServerCPU), fmtCPU(row.ShardCPU), perCore, fmtCPU(row.WrkCPU), fmtMem(row.ShardRSS), fmtMem(row.ShardAnon), fmtMem(row.ShardHWM), fmtMem(row.FrontRSS)})
 	}
 	return t
@@ -97,8 +97,8 @@ func (r *Report) loadTable() table.Writer {
 
 // fmtErrors writes the errors with their kinds: "12 (10 status, 2
 // timeout)".
-func fmtErrors(res Result) string {
-	if res.Errors() == 0 {
+func fmtErrors(res result) string {
+	if res.errors() == 0 {
 		return "0"
 	}
 	var kinds []string
@@ -110,7 +110,7 @@ func fmtErrors(res Result) string {
 			kinds = append(kinds, fmtCount(k.n)+" "+k.name)
 		}
 	}
-	return fmtCount(res.Errors()) + " (" + strings.Join(kinds, ", ") + ")"
+	return fmtCount(res.errors()) + " (" + strings.Join(kinds, ", ") + ")"
 }
 
 // routingTable sets each front door before 3 shards beside the same
@@ -141,7 +141,7 @@ func (r *Report) rangeTable() table.Writer {
 		}
 		row := r.Rows[i]
 		t.AppendRow(table.Row{row.Label, fmtCount(row.Span), fmtRPS(row.RPS), fmtRPS(row.RPS * float64(row.Span)),
-			fmt.Sprintf("%.0f", row.MBps()), fmtCPU(row.ServerCPU / time.Duration(row.Span)), fmtErrors(row.Result)})
+			fmt.Sprintf("%.0f", row.mbps()), fmtCPU(row.ServerCPU / time.Duration(row.Span)), fmtErrors(row.result)})
 	}
 	return t
 }
@@ -151,7 +151,7 @@ func (r *Report) memoryTable() table.Writer {
 	t := newTable([]string{"range", "bytes received", "byte-exact", "took", "samples", "RssAnon before", "RssAnon during", "growth", "VmRSS before", "VmRSS during"}, 0, 2)
 	if m := r.RangeMemory; m != nil {
 		t.AppendRow(table.Row{"/lines/1..-1 of " + m.Dataset, fmtCount(m.Got), yesNo(m.Exact), fmtDur(m.Took), strconv.Itoa(m.Samples),
-			formatBytes(m.Before.Anon), formatBytes(m.During.Anon), signedBytes(m.Growth()), formatBytes(m.Before.RSS), formatBytes(m.During.RSS)})
+			formatBytes(m.Before.Anon), formatBytes(m.During.Anon), signedBytes(m.growth()), formatBytes(m.Before.RSS), formatBytes(m.During.RSS)})
 	}
 	return t
 }
@@ -215,14 +215,14 @@ func (r *Report) turnTable() table.Writer {
 	t := newTable([]string{"round", "target", "req/s", "p50", "p99", "p99.9", "non-2xx", "connect", "read", "write", "timeout"}, 1)
 	for _, tn := range r.Turns {
 		res := tn.Result
-		t.AppendRow(table.Row{strconv.Itoa(tn.Round), cmp.Or(tn.Label, tn.Target), fmtRPS(res.RPS()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
+		t.AppendRow(table.Row{strconv.Itoa(tn.Round), cmp.Or(tn.Label, tn.Target), fmtRPS(res.rps()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
 			fmtCount(res.Status), fmtCount(res.Connect), fmtCount(res.Read), fmtCount(res.Write), fmtCount(res.Timeout)})
 	}
 	return t
 }
 
-func (d *Dataset) describe() string {
-	s := fmt.Sprintf("%s: %s bytes, %s lines (mean %.0f bytes a line)", d.Name(), fmtCount(d.Size), fmtCount(d.Lines), float64(d.Size)/float64(max(d.Lines, 1)))
+func (d *dataset) describe() string {
+	s := fmt.Sprintf("%s: %s bytes, %s lines (mean %.0f bytes a line)", d.name(), fmtCount(d.Size), fmtCount(d.Lines), float64(d.Size)/float64(max(d.Lines, 1)))
 	switch {
 	case d.Reused:
 		s += ", reused from an earlier run"

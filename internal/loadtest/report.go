@@ -16,36 +16,36 @@ type Report struct {
 	Command string
 	Date    time.Time
 	Elapsed time.Duration
-	Machine Machine
+	Machine machine
 	// Source is the version of the source the binaries were built from.
 	Source string
 	// Settings describes the load: connections, threads, turn length.
 	Settings string
-	Datasets []*Dataset
+	Datasets []*dataset
 	// Rows sums up each target over its turns, in the order run.
-	Rows []Row
+	Rows []row
 	// Turns is every measured turn, in the order run.
-	Turns []Turn
-	Cold  []Cold
+	Turns []turn
+	Cold  []cold
 	// RangeMemory is the big range's, if it ran.
-	RangeMemory *RangeMemory
+	RangeMemory *rangeMemory
 	// Ratios compare rows; Checks hold the figures against the project's
 	// targets.
-	Ratios []Ratio
-	Checks []Check
+	Ratios []ratio
+	Checks []check
 	// Notes say what was not measured and why, and anything else a reader
 	// must know.
 	Notes []string
 }
 
-// Turn is one target's measurement in one round.
-type Turn struct {
+// turn is one target's measurement in one round.
+type turn struct {
 	// Target is the short name, Label what the tables show.
 	Target, Label string
 	Round         int
 	// Span is the lines each request asked for; 0 means 1.
 	Span   int64
-	Result Result
+	Result result
 	// ShardRSS is the largest resident set sampled of the target's
 	// shards during the turn, ShardHWM their peak (VmHWM) after it, and
 	// ShardAnon the largest private part of it sampled (RssAnon: heap and
@@ -60,37 +60,37 @@ type Turn struct {
 	ServerCPU, ShardCPU, WrkCPU time.Duration
 }
 
-// Row sums up a target's turns.
-type Row struct {
+// row sums up a target's turns.
+type row struct {
 	// Target is the short name (shard, ceiling, nginx, ...), Label what
 	// the table shows.
 	Target, Label string
 	// Span is the lines each request asked for, at least 1.
 	Span int64
-	// Result adds up the rounds: requests, bytes, time and errors; its
+	// result adds up the rounds: requests, bytes, time and errors; its
 	// latencies are the means over the rounds.
-	Result
+	result
 	// RPS is the mean of the rounds' requests per second, RPSMin and
 	// RPSMax their spread.
 	RPS, RPSMin, RPSMax float64
-	// Memory peaks over the rounds, see Turn.
+	// Memory peaks over the rounds, see turn.
 	ShardRSS, ShardHWM, ShardAnon, FrontRSS int64
-	// CPU time per request answered, over the rounds, see Turn.
+	// CPU time per request answered, over the rounds, see turn.
 	ServerCPU, ShardCPU, WrkCPU time.Duration
 	// Rate is the fixed-rate run, if there was one.
 	Rate *rateResult
 }
 
-// Cold is the cold start of the shard on one dataset: from starting the
+// cold is the cold start of the shard on one dataset: from starting the
 // process to its first 200 for /lines/1.
-type Cold struct {
+type cold struct {
 	Dataset string
 	Times   []time.Duration
 }
 
-// Ratio compares two rows' lines per second (their requests per second
+// ratio compares two rows' lines per second (their requests per second
 // when both ask for single lines), over the whole run and round by round.
-type Ratio struct {
+type ratio struct {
 	Name   string
 	Value  float64
 	Rounds []float64
@@ -104,8 +104,8 @@ type Ratio struct {
 	FrontCPU float64
 }
 
-// Check is a figure against one of the project's targets.
-type Check struct {
+// check is a figure against one of the project's targets.
+type check struct {
 	Name, Want, Got string
 	OK              bool
 }
@@ -130,15 +130,15 @@ func (r *Report) summarize(rates map[string]*rateResult) {
 	for _, t := range r.Turns {
 		i := r.row(t.Target)
 		if i < 0 {
-			r.Rows = append(r.Rows, Row{Target: t.Target, Label: cmp.Or(t.Label, t.Target), Span: max(t.Span, 1), RPSMin: math.Inf(1)})
+			r.Rows = append(r.Rows, row{Target: t.Target, Label: cmp.Or(t.Label, t.Target), Span: max(t.Span, 1), RPSMin: math.Inf(1)})
 			i = len(r.Rows) - 1
 		}
 		row := &r.Rows[i]
 		rounds[t.Target]++
-		rps := t.Result.RPS()
+		rps := t.Result.rps()
 		row.RPS += rps
 		row.RPSMin, row.RPSMax = math.Min(row.RPSMin, rps), math.Max(row.RPSMax, rps)
-		row.Result.add(t.Result)
+		row.result.add(t.Result)
 		row.ShardRSS = max(row.ShardRSS, t.ShardRSS)
 		row.ShardHWM = max(row.ShardHWM, t.ShardHWM)
 		row.ShardAnon = max(row.ShardAnon, t.ShardAnon)
@@ -171,7 +171,7 @@ func (r *Report) summarize(rates map[string]*rateResult) {
 	r.ratio(ratioRouterShards, "router1000", "router3")
 	r.ratio(ratioRanges, "range", "shard")
 	for _, d := range r.Datasets[min(1, len(r.Datasets)):] {
-		r.ratio(fmt.Sprintf("shard %s / shard %s", d.Name(), r.Datasets[0].Name()), "shard@"+d.Name(), "shard")
+		r.ratio(fmt.Sprintf("shard %s / shard %s", d.name(), r.Datasets[0].name()), "shard@"+d.name(), "shard")
 	}
 	r.checks()
 }
@@ -201,7 +201,7 @@ func (r *Report) ratio(name, a, b string) {
 	}
 	ra, rb := r.Rows[ia], r.Rows[ib]
 	sa, sb := float64(ra.Span), float64(rb.Span)
-	q := Ratio{Name: name, Value: ra.RPS * sa / (rb.RPS * sb)}
+	q := ratio{Name: name, Value: ra.RPS * sa / (rb.RPS * sb)}
 	if ca, cb := ra.ServerCPU, rb.ServerCPU; ca > 0 && cb > 0 {
 		q.ByCPU = float64(cb) / sb / (float64(ca) / sa)
 	}
@@ -211,12 +211,12 @@ func (r *Report) ratio(name, a, b string) {
 	byRound := map[int]float64{}
 	for _, t := range r.Turns {
 		if t.Target == b {
-			byRound[t.Round] = t.Result.RPS() * sb
+			byRound[t.Round] = t.Result.rps() * sb
 		}
 	}
 	for _, t := range r.Turns {
 		if den := byRound[t.Round]; t.Target == a && den > 0 {
-			q.Rounds = append(q.Rounds, t.Result.RPS()*sa/den)
+			q.Rounds = append(q.Rounds, t.Result.rps()*sa/den)
 		}
 	}
 	r.Ratios = append(r.Ratios, q)
@@ -241,36 +241,36 @@ func (r *Report) checks() {
 	for _, q := range r.Ratios {
 		switch {
 		case q.Name == "shard / ceiling":
-			r.Checks = append(r.Checks, Check{q.Name, fmt.Sprintf("≥ %.2f", wantShardRatio), fmt.Sprintf("%.2f", q.Value), q.Value >= wantShardRatio})
+			r.Checks = append(r.Checks, check{q.Name, fmt.Sprintf("≥ %.2f", wantShardRatio), fmt.Sprintf("%.2f", q.Value), q.Value >= wantShardRatio})
 		case strings.HasPrefix(q.Name, "router / nginx"):
-			r.Checks = append(r.Checks, Check{q.Name, fmt.Sprintf("≥ %.2f", wantRouterRatio), fmt.Sprintf("%.2f", q.Value), q.Value >= wantRouterRatio})
+			r.Checks = append(r.Checks, check{q.Name, fmt.Sprintf("≥ %.2f", wantRouterRatio), fmt.Sprintf("%.2f", q.Value), q.Value >= wantRouterRatio})
 			if q.FrontCPU > 0 {
-				r.Checks = append(r.Checks, Check{"front door CPU/req, " + q.Name, fmt.Sprintf("≤ %.2f", wantRouterCPU), fmt.Sprintf("%.2f", q.FrontCPU), q.FrontCPU <= wantRouterCPU})
+				r.Checks = append(r.Checks, check{"front door CPU/req, " + q.Name, fmt.Sprintf("≤ %.2f", wantRouterCPU), fmt.Sprintf("%.2f", q.FrontCPU), q.FrontCPU <= wantRouterCPU})
 			}
 		case q.Name == ratioNginxShards:
-			r.Checks = append(r.Checks, Check{q.Name, fmt.Sprintf("≥ %.2f", wantNginxShards), fmt.Sprintf("%.2f", q.Value), q.Value >= wantNginxShards})
+			r.Checks = append(r.Checks, check{q.Name, fmt.Sprintf("≥ %.2f", wantNginxShards), fmt.Sprintf("%.2f", q.Value), q.Value >= wantNginxShards})
 		case q.Name == ratioRanges:
-			r.Checks = append(r.Checks, Check{q.Name, fmt.Sprintf("≥ %d", wantRangeRatio), fmt.Sprintf("%.1f", q.Value), q.Value >= wantRangeRatio})
+			r.Checks = append(r.Checks, check{q.Name, fmt.Sprintf("≥ %d", wantRangeRatio), fmt.Sprintf("%.1f", q.Value), q.Value >= wantRangeRatio})
 		}
 	}
 	if m := r.RangeMemory; m != nil {
 		r.Checks = append(r.Checks,
-			Check{"range of " + m.Dataset + " byte-exact", "yes", yesNo(m.Exact), m.Exact},
-			Check{"shard RssAnon growth, range of " + m.Dataset, "< " + formatBytes(wantRangeGrowth), formatBytes(m.Growth()), m.Growth() < wantRangeGrowth})
+			check{"range of " + m.Dataset + " byte-exact", "yes", yesNo(m.Exact), m.Exact},
+			check{"shard RssAnon growth, range of " + m.Dataset, "< " + formatBytes(wantRangeGrowth), formatBytes(m.growth()), m.growth() < wantRangeGrowth})
 	}
 	for _, row := range r.Rows {
 		if row.ShardHWM == 0 || row.Target == "ceiling" || row.Target == "floor" {
 			continue
 		}
 		peak := max(row.ShardHWM, row.ShardRSS)
-		r.Checks = append(r.Checks, Check{"shard peak memory, " + row.Label, "< " + formatBytes(wantRSS), formatBytes(peak), peak < wantRSS})
+		r.Checks = append(r.Checks, check{"shard peak memory, " + row.Label, "< " + formatBytes(wantRSS), formatBytes(peak), peak < wantRSS})
 		if row.ShardAnon > 0 {
-			r.Checks = append(r.Checks, Check{"shard private memory (RssAnon), " + row.Label, "< " + formatBytes(wantRSS), formatBytes(row.ShardAnon), row.ShardAnon < wantRSS})
+			r.Checks = append(r.Checks, check{"shard private memory (RssAnon), " + row.Label, "< " + formatBytes(wantRSS), formatBytes(row.ShardAnon), row.ShardAnon < wantRSS})
 		}
 	}
 	for _, c := range r.Cold {
 		m := median(c.Times)
-		r.Checks = append(r.Checks, Check{"cold start, " + c.Dataset, "< " + fmtDur(wantColdStart), fmtDur(m), m < wantColdStart})
+		r.Checks = append(r.Checks, check{"cold start, " + c.Dataset, "< " + fmtDur(wantColdStart), fmtDur(m), m < wantColdStart})
 	}
 }
 

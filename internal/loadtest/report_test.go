@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func turn(target string, round int, rps int64, p99 time.Duration, rss int64) Turn {
-	return Turn{Target: target, Round: round, ShardRSS: rss, ShardHWM: rss, ShardAnon: rss * 3 / 4, ServerCPU: time.Duration(rps) * 10 * 30 * time.Microsecond, ShardCPU: time.Duration(rps) * 10 * 25 * time.Microsecond, WrkCPU: time.Duration(rps) * 10 * 20 * time.Microsecond,
-		Result: Result{Requests: rps * 10, Duration: 10 * time.Second, P50: p99 / 4, P99: p99, P999: 2 * p99, Status: 1}}
+func newTurn(target string, round int, rps int64, p99 time.Duration, rss int64) turn {
+	return turn{Target: target, Round: round, ShardRSS: rss, ShardHWM: rss, ShardAnon: rss * 3 / 4, ServerCPU: time.Duration(rps) * 10 * 30 * time.Microsecond, ShardCPU: time.Duration(rps) * 10 * 25 * time.Microsecond, WrkCPU: time.Duration(rps) * 10 * 20 * time.Microsecond,
+		Result: result{Requests: rps * 10, Duration: 10 * time.Second, P50: p99 / 4, P99: p99, P999: 2 * p99, Status: 1}}
 }
 
 // label gives each of r's turns the label of its target, as Run does.
@@ -27,21 +27,21 @@ func sampleReport() *Report {
 		Command:  "lines bench --size 1GB,10GB",
 		Date:     time.Date(2026, 11, 25, 9, 45, 0, 0, time.UTC),
 		Elapsed:  4*time.Minute + 10*time.Second,
-		Machine:  Machine{CPUs: 2, CPU: "AMD EPYC", Memory: 24 << 30, Kernel: "6.1", Go: "go1.26", Wrk: "4.1.0", Nginx: "nginx/1.22.1", LoadBefore: "0.10 0.20 0.30", LoadAfter: "1.90 1.00 0.50"},
+		Machine:  machine{CPUs: 2, CPU: "AMD EPYC", Memory: 24 << 30, Kernel: "6.1", Go: "go1.26", Wrk: "4.1.0", Nginx: "nginx/1.22.1", LoadBefore: "0.10 0.20 0.30", LoadAfter: "1.90 1.00 0.50"},
 		Settings: "1000 connections",
 		Source:   "commit abc1234",
-		Datasets: []*Dataset{{Size: 1e9, Lines: 3_300_000, Reused: true}, {Size: 10e9, Lines: 33_000_000, GenerateTime: 20 * time.Second, IndexTime: 5 * time.Second,
+		Datasets: []*dataset{{Size: 1e9, Lines: 3_300_000, Reused: true}, {Size: 10e9, Lines: 33_000_000, GenerateTime: 20 * time.Second, IndexTime: 5 * time.Second,
 			Cached: 0.15, CachedWarm: 1, CachedEnd: 0.97, Warmed: true}},
-		Cold:  []Cold{{Dataset: "1GB", Times: []time.Duration{9 * time.Millisecond, 7 * time.Millisecond, 8 * time.Millisecond, 30 * time.Millisecond, 8 * time.Millisecond}}, {Dataset: "10GB", Times: []time.Duration{60 * time.Millisecond, 70 * time.Millisecond}}},
+		Cold:  []cold{{Dataset: "1GB", Times: []time.Duration{9 * time.Millisecond, 7 * time.Millisecond, 8 * time.Millisecond, 30 * time.Millisecond, 8 * time.Millisecond}}, {Dataset: "10GB", Times: []time.Duration{60 * time.Millisecond, 70 * time.Millisecond}}},
 		Notes: []string{"a note | with a pipe"},
 	}
 	for round := 1; round <= 2; round++ {
 		r.Turns = append(r.Turns,
-			turn("shard", round, 45_000+int64(round)*1000, 20*time.Millisecond, 20<<20),
-			turn("shard@10GB", round, 44_000, 21*time.Millisecond, 70<<20),
-			turn("ceiling", round, 50_000, 18*time.Millisecond, 0),
-			turn("nginx", round, 30_000, 30*time.Millisecond, 21<<20),
-			turn("router", round, 27_000+int64(round)*3000, 40*time.Millisecond, 22<<20),
+			newTurn("shard", round, 45_000+int64(round)*1000, 20*time.Millisecond, 20<<20),
+			newTurn("shard@10GB", round, 44_000, 21*time.Millisecond, 70<<20),
+			newTurn("ceiling", round, 50_000, 18*time.Millisecond, 0),
+			newTurn("nginx", round, 30_000, 30*time.Millisecond, 21<<20),
+			newTurn("router", round, 27_000+int64(round)*3000, 40*time.Millisecond, 22<<20),
 		)
 	}
 	label(r, map[string]string{"shard": "shard (1GB)", "shard@10GB": "shard (10GB)", "ceiling": "ceiling", "nginx": "nginx → shard", "router": "router → shard"})
@@ -57,13 +57,13 @@ func TestSummarize(t *testing.T) {
 	assert.InDelta(t, 46_000, shard.RPSMin, 0.01)
 	assert.InDelta(t, 47_000, shard.RPSMax, 0.01)
 	assert.Equal(t, 20*time.Millisecond, shard.P99)
-	assert.Equal(t, int64(2), shard.Errors())
+	assert.Equal(t, int64(2), shard.errors())
 	assert.Equal(t, 30*time.Microsecond, shard.ServerCPU, "per request")
 	assert.Equal(t, 20*time.Microsecond, shard.WrkCPU)
 	assert.NotNil(t, shard.Rate)
 	assert.Equal(t, "shard (1GB)", shard.Label)
 
-	ratios := map[string]Ratio{}
+	ratios := map[string]ratio{}
 	for _, q := range r.Ratios {
 		ratios[q.Name] = q
 	}
@@ -161,15 +161,15 @@ func TestFormatting(t *testing.T) {
 // doors before 3 and 1,000 shards, single lines against ranges, and the
 // big range's memory.
 func shardsAndRangesReport() *Report {
-	r := &Report{Date: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC), Datasets: []*Dataset{{Size: 1e9, Lines: 3_226_539}},
-		RangeMemory: &RangeMemory{Dataset: "1GB", Got: 1e9, Exact: true, Took: 2 * time.Second, Samples: 21,
-			Before: Memory{RSS: 14 << 20, Anon: 3 << 20}, During: Memory{RSS: 15 << 20, Anon: 4 << 20}}}
+	r := &Report{Date: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC), Datasets: []*dataset{{Size: 1e9, Lines: 3_226_539}},
+		RangeMemory: &rangeMemory{Dataset: "1GB", Got: 1e9, Exact: true, Took: 2 * time.Second, Samples: 21,
+			Before: memory{RSS: 14 << 20, Anon: 3 << 20}, During: memory{RSS: 15 << 20, Anon: 4 << 20}}}
 	// front is a front door's turn: cpu µs of server CPU a request, of
 	// which 20 µs the shards'.
-	front := func(target string, round int, rps, cpu int64) Turn {
+	front := func(target string, round int, rps, cpu int64) turn {
 		n := rps * 10
-		return Turn{Target: target, Round: round, ServerCPU: time.Duration(n*cpu) * time.Microsecond, ShardCPU: time.Duration(n*20) * time.Microsecond,
-			Result: Result{Requests: n, Duration: 10 * time.Second}}
+		return turn{Target: target, Round: round, ServerCPU: time.Duration(n*cpu) * time.Microsecond, ShardCPU: time.Duration(n*20) * time.Microsecond,
+			Result: result{Requests: n, Duration: 10 * time.Second}}
 	}
 	for round := 1; round <= 2; round++ {
 		single := front("shard", round, 40_000, 25)
@@ -189,7 +189,7 @@ func shardsAndRangesReport() *Report {
 
 func TestSummarizeShardsAndRanges(t *testing.T) {
 	r := shardsAndRangesReport()
-	ratios := map[string]Ratio{}
+	ratios := map[string]ratio{}
 	for _, q := range r.Ratios {
 		ratios[q.Name] = q
 	}

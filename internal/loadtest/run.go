@@ -139,8 +139,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.ps = &processes{LogDir: filepath.Join(cfg.Dir, "logs")}
 	defer func() {
-		r.pr.Printf("stopping every process started")
-		r.ps.StopAll(2 * time.Second)
+		r.pr.printf("stopping every process started")
+		r.ps.stopAll(2 * time.Second)
 	}()
 
 	for _, phase := range []func(context.Context) error{
@@ -189,7 +189,7 @@ func targetNotes(names []string) []string {
 func (r *runner) prepare(ctx context.Context) error {
 	cfg := r.cfg
 	if cfg.BinDir == "" {
-		r.pr.Printf("building lineserver, ceiling and router")
+		r.pr.printf("building lineserver, ceiling and router")
 		r.rep.Source = sourceVersion(ctx)
 	}
 	bins, notes, err := binaries(ctx, cfg, filepath.Join(cfg.Dir, "bin"))
@@ -201,8 +201,8 @@ func (r *runner) prepare(ctx context.Context) error {
 	r.bins = bins
 
 	for _, size := range cfg.Sizes {
-		r.pr.Printf("data: %s of lines in %s", formatSize(size), cfg.Dir)
-		d, err := ensureData(ctx, cfg.Dir, size, cfg.Seed, func(stage string, done, total int64) { r.pr.Bar(stage, done, total) })
+		r.pr.printf("data: %s of lines in %s", formatSize(size), cfg.Dir)
+		d, err := ensureData(ctx, cfg.Dir, size, cfg.Seed, func(stage string, done, total int64) { r.pr.bar(stage, done, total) })
 		if err != nil {
 			return err
 		}
@@ -211,9 +211,9 @@ func (r *runner) prepare(ctx context.Context) error {
 			return err
 		}
 		if !cfg.ColdCache && d.Cached < 0.999 {
-			r.pr.Printf("page cache: %.0f%% of %s is in it; reading it and its index once", 100*d.Cached, d.Name())
+			r.pr.printf("page cache: %.0f%% of %s is in it; reading it and its index once", 100*d.Cached, d.name())
 			for _, path := range []string{d.Data, d.Index} {
-				if err := warm(ctx, path, func(done, total int64) { r.pr.Bar("warm", done, total) }); err != nil {
+				if err := warm(ctx, path, func(done, total int64) { r.pr.bar("warm", done, total) }); err != nil {
 					return err
 				}
 			}
@@ -222,7 +222,7 @@ func (r *runner) prepare(ctx context.Context) error {
 				return err
 			}
 		}
-		r.pr.Printf("data: %s", d.describe())
+		r.pr.printf("data: %s", d.describe())
 		r.rep.Datasets = append(r.rep.Datasets, d)
 	}
 	return nil
@@ -248,27 +248,27 @@ func (r *runner) coldStarts(ctx context.Context) error {
 		return nil
 	}
 	for _, d := range r.rep.Datasets {
-		r.pr.Printf("cold start: %d starts of the shard on %s", r.cfg.ColdStarts, d.Name())
-		c := Cold{Dataset: d.Name()}
+		r.pr.printf("cold start: %d starts of the shard on %s", r.cfg.ColdStarts, d.name())
+		c := cold{Dataset: d.name()}
 		for i := range r.cfg.ColdStarts {
 			port, err := freePort()
 			if err != nil {
 				return err
 			}
 			start := time.Now()
-			p, err := r.ps.Start(fmt.Sprintf("coldstart-%s-%d", d.Name(), i+1), r.bins.Lineserver, nil, shardEnv(d, 1, d.Lines, port), false)
+			p, err := r.ps.start(fmt.Sprintf("coldstart-%s-%d", d.name(), i+1), r.bins.Lineserver, nil, shardEnv(d, 1, d.Lines, port), false)
 			if err != nil {
 				return err
 			}
 			err = waitHTTP(ctx, localURL(port)+"/lines/1", p, r.ps, 200*time.Microsecond)
 			c.Times = append(c.Times, time.Since(start))
-			p.Stop(time.Second)
+			p.stop(time.Second)
 			if err != nil {
-				return fmt.Errorf("cold start %d on %s: %w", i+1, d.Name(), err)
+				return fmt.Errorf("cold start %d on %s: %w", i+1, d.name(), err)
 			}
 		}
 		r.rep.Cold = append(r.rep.Cold, c)
-		r.pr.Printf("cold start on %s: median %s", d.Name(), fmtDur(median(c.Times)))
+		r.pr.printf("cold start on %s: median %s", d.name(), fmtDur(median(c.Times)))
 	}
 	return nil
 }
@@ -276,7 +276,7 @@ func (r *runner) coldStarts(ctx context.Context) error {
 // start starts the servers of every target.
 func (r *runner) start(ctx context.Context) error {
 	cfg := r.cfg
-	r.pr.Printf("starting the servers")
+	r.pr.printf("starting the servers")
 	names := slices.DeleteFunc(available(cfg.Targets, r.bins), func(t string) bool { return t == "bigrange" })
 	ts, err := r.startTargets(ctx, r.rep.Datasets, names)
 	if err != nil {
@@ -296,7 +296,7 @@ func (r *runner) warmUp(ctx context.Context) error {
 		return nil
 	}
 	for _, t := range r.targets {
-		r.pr.Printf("warm-up: %s for %v", t.label, r.cfg.Warmup)
+		r.pr.printf("warm-up: %s for %v", t.label, r.cfg.Warmup)
 		if _, err := r.turn(ctx, t, 0, r.cfg.Warmup); err != nil {
 			return err
 		}
@@ -314,9 +314,9 @@ func (r *runner) rounds(ctx context.Context) error {
 			}
 			r.rep.Turns = append(r.rep.Turns, tn)
 			res := tn.Result
-			r.pr.Printf("round %d/%d %-22s %9s req/s  p50 %-9s p99 %-9s p99.9 %-9s errors %s  shard RSS %s",
-				round, r.cfg.Rounds, t.label, fmtRPS(res.RPS()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
-				fmtCount(res.Errors()), fmtMem(tn.ShardRSS))
+			r.pr.printf("round %d/%d %-22s %9s req/s  p50 %-9s p99 %-9s p99.9 %-9s errors %s  shard RSS %s",
+				round, r.cfg.Rounds, t.label, fmtRPS(res.rps()), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999),
+				fmtCount(res.errors()), fmtMem(tn.ShardRSS))
 		}
 	}
 	return nil
@@ -324,38 +324,38 @@ func (r *runner) rounds(ctx context.Context) error {
 
 // turn loads t with wrk for d, sampling the memory of its shards and
 // router and counting the CPU time of its processes.
-func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration) (Turn, error) {
+func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration) (turn, error) {
 	r.turns++
 	w := r.wrk
 	w.Script = filepath.Join(r.cfg.Dir, "scripts", fmt.Sprintf("%s-%d.lua", t.name, round))
-	lua := luaScript{Lines: t.dataset.Lines, Span: t.span, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.Lua()
+	lua := luaScript{Lines: t.dataset.Lines, Span: t.span, Seed: int64(r.cfg.Seed)*1_000_003 + int64(r.turns)}.lua()
 	if err := os.WriteFile(w.Script, []byte(lua), 0o644); err != nil {
-		return Turn{}, err
+		return turn{}, err
 	}
 	if err := alive(t, r.ps); err != nil {
-		return Turn{}, err
+		return turn{}, err
 	}
 	var shards []int
 	for _, p := range t.shards {
-		shards = append(shards, p.Pid())
+		shards = append(shards, p.pid())
 	}
 	all := slices.Clone(shards)
 	if t.door != nil {
-		all = append(all, t.door.Pid())
+		all = append(all, t.door.pid())
 	}
 
 	s := sample(all, sampleEvery)
-	stop := r.pr.Countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
+	stop := r.pr.countdown(fmt.Sprintf("round %d: %s", round, t.label), d)
 	shardCPU, serverCPU := groupCPU(shards), groupCPU(all)
-	res, wrkCPU, err := w.Run(ctx, t.url, d)
+	res, wrkCPU, err := w.run(ctx, t.url, d)
 	shardCPU, serverCPU = groupCPU(shards)-shardCPU, groupCPU(all)-serverCPU
 	stop()
-	peaks := s.Stop()
+	peaks := s.end()
 	if err != nil {
-		return Turn{}, err
+		return turn{}, err
 	}
 
-	tn := Turn{Target: t.name, Label: t.label, Round: round, Span: t.span, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
+	tn := turn{Target: t.name, Label: t.label, Round: round, Span: t.span, Result: res, ShardCPU: shardCPU, ServerCPU: serverCPU, WrkCPU: wrkCPU}
 	for _, pid := range shards {
 		tn.ShardRSS = max(tn.ShardRSS, peaks[pid].RSS)
 		tn.ShardAnon = max(tn.ShardAnon, peaks[pid].Anon)
@@ -364,7 +364,7 @@ func (r *runner) turn(ctx context.Context, t *target, round int, d time.Duration
 		}
 	}
 	if t.front != nil {
-		tn.FrontRSS = peaks[t.front.Pid()].RSS
+		tn.FrontRSS = peaks[t.front.pid()].RSS
 	}
 	return tn, alive(t, r.ps)
 }
@@ -383,14 +383,14 @@ func (r *runner) fixedRates(ctx context.Context) (map[string]*rateResult, error)
 		}
 		f := fixedRate{Rate: r.rep.Rows[i].RPS / 2, Duration: r.cfg.RateDuration, Lines: t.dataset.Lines,
 			Seed: r.cfg.Seed, Connections: r.cfg.RateConnections, Timeout: r.cfg.Timeout}
-		stop := r.pr.Countdown(fmt.Sprintf("fixed rate: %s at %s req/s", t.label, fmtRPS(f.Rate)), f.Duration)
-		res, err := f.Run(ctx, t.url)
+		stop := r.pr.countdown(fmt.Sprintf("fixed rate: %s at %s req/s", t.label, fmtRPS(f.Rate)), f.Duration)
+		res, err := f.run(ctx, t.url)
 		stop()
 		if err != nil {
 			return nil, err
 		}
 		rates[t.name] = &res
-		r.pr.Printf("fixed rate %-22s %9s req/s asked, %s sent  p50 %-9s p99 %-9s p99.9 %-9s errors %s",
+		r.pr.printf("fixed rate %-22s %9s req/s asked, %s sent  p50 %-9s p99 %-9s p99.9 %-9s errors %s",
 			t.label, fmtRPS(res.Rate), fmtRPS(res.Achieved), fmtDur(res.P50), fmtDur(res.P99), fmtDur(res.P999), fmtCount(res.Errors))
 	}
 	if len(rates) > 0 {

@@ -105,7 +105,7 @@ func localURL(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port)
 
 // shardEnv is the environment of a shard over lines first to last of d,
 // listening on port.
-func shardEnv(d *Dataset, first, last int64, port int) []string {
+func shardEnv(d *dataset, first, last int64, port int) []string {
 	return []string{
 		"FUNCTION_TARGET=Lines",
 		"FILE_REPOSITORY_FILE_PATH=" + d.Data,
@@ -158,15 +158,15 @@ func (r *runner) startServer(ctx context.Context, probe string, run func(port in
 }
 
 // startShard starts a shard over lines first to last of d.
-func (r *runner) startShard(ctx context.Context, name string, d *Dataset, first, last int64) (*server, error) {
+func (r *runner) startShard(ctx context.Context, name string, d *dataset, first, last int64) (*server, error) {
 	return r.startServer(ctx, "/readyz", func(port int) (*process, error) {
-		return r.ps.Start(name, r.bins.Lineserver, nil, shardEnv(d, first, last, port), false)
+		return r.ps.start(name, r.bins.Lineserver, nil, shardEnv(d, first, last, port), false)
 	})
 }
 
 // startCeiling starts a function of cmd/ceiling: Constant, the constant
 // body, or Reads, the two reads of a line of d.
-func (r *runner) startCeiling(ctx context.Context, function string, d *Dataset) (*server, error) {
+func (r *runner) startCeiling(ctx context.Context, function string, d *dataset) (*server, error) {
 	probe := "/"
 	if d != nil {
 		probe = "/lines/1"
@@ -176,7 +176,7 @@ func (r *runner) startCeiling(ctx context.Context, function string, d *Dataset) 
 		if d != nil {
 			env = append(env, "FILE_REPOSITORY_FILE_PATH="+d.Data, "INDEX_FILE_PATH="+d.Index)
 		}
-		return r.ps.Start(strings.ToLower(function), r.bins.Ceiling, nil, env, false)
+		return r.ps.start(strings.ToLower(function), r.bins.Ceiling, nil, env, false)
 	})
 }
 
@@ -195,14 +195,14 @@ func (r *runner) startNginx(ctx context.Context, name, dir string, m *manifest.M
 			return nil, fmt.Errorf("render nginx.conf: %w", err)
 		}
 		args := []string{"-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off; pid " + filepath.Join(dir, "nginx.pid") + ";"}
-		return r.ps.Start(name, r.bins.Nginx, args, nil, true)
+		return r.ps.start(name, r.bins.Nginx, args, nil, true)
 	})
 }
 
 // startRouter runs the Go router over the manifest at path.
 func (r *runner) startRouter(ctx context.Context, name, path string) (*server, error) {
 	return r.startServer(ctx, "/readyz", func(port int) (*process, error) {
-		return r.ps.Start(name, r.bins.Router, []string{"--manifest", path, "--listen", "127.0.0.1:" + strconv.Itoa(port)}, nil, false)
+		return r.ps.start(name, r.bins.Router, []string{"--manifest", path, "--listen", "127.0.0.1:" + strconv.Itoa(port)}, nil, false)
 	})
 }
 
@@ -213,7 +213,7 @@ func (r *runner) startRouter(ctx context.Context, name, path string) (*server, e
 // shard is a server's whole slice; with more, neighbouring shards share a
 // server, so that manifests of 3 and of 1,000 shards over the same servers
 // differ in the routing only.
-func manifestOver(d *Dataset, urls []string, n int) (*manifest.Manifest, error) {
+func manifestOver(d *dataset, urls []string, n int) (*manifest.Manifest, error) {
 	if len(urls) == 0 || n < len(urls) || int64(n) > d.Lines {
 		return nil, fmt.Errorf("%d shards on %d servers over %d lines: need at least one shard a server and one line a shard", n, len(urls), d.Lines)
 	}

@@ -47,7 +47,7 @@ func TestShardRange(t *testing.T) {
 }
 
 func TestManifestOver(t *testing.T) {
-	d := &Dataset{Lines: 3_226_539, Data: "/data/lines.txt", Index: "/data/lines.txt_index.txt"}
+	d := &dataset{Lines: 3_226_539, Data: "/data/lines.txt", Index: "/data/lines.txt_index.txt"}
 	urls := []string{"http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"}
 	for _, tc := range []struct {
 		name  string
@@ -63,7 +63,7 @@ func TestManifestOver(t *testing.T) {
 		{"an uneven split", urls[:2], 7, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &Dataset{Lines: tc.lines, Data: d.Data, Index: d.Index}
+			d := &dataset{Lines: tc.lines, Data: d.Data, Index: d.Index}
 			m, err := manifestOver(d, tc.urls, tc.n)
 			require.NoError(t, err)
 			require.Len(t, m.Shards, tc.n)
@@ -94,7 +94,7 @@ func TestManifestOver(t *testing.T) {
 // TestManifestOverPairs checks what makes nginx3 and nginx1000 comparable:
 // the same servers, each serving the same lines in both manifests.
 func TestManifestOverPairs(t *testing.T) {
-	d := &Dataset{Lines: 100_003, Data: "/d"}
+	d := &dataset{Lines: 100_003, Data: "/d"}
 	urls := []string{"http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3"}
 	served := func(n int) map[string][2]int64 {
 		m, err := manifestOver(d, urls, n)
@@ -113,7 +113,7 @@ func TestManifestOverPairs(t *testing.T) {
 }
 
 func TestManifestOverRefuses(t *testing.T) {
-	d := &Dataset{Lines: 10, Data: "/d"}
+	d := &dataset{Lines: 10, Data: "/d"}
 	_, err := manifestOver(d, []string{"http://127.0.0.1:1", "http://127.0.0.1:2"}, 1)
 	assert.Error(t, err, "fewer shards than servers")
 	_, err = manifestOver(d, []string{"http://127.0.0.1:1"}, 11)

@@ -16,7 +16,7 @@ import (
 type target struct {
 	name, label string
 	url         string
-	dataset     *Dataset
+	dataset     *dataset
 	// shards are the processes whose memory is the shard's; door is the
 	// front door (nginx or the router), if any; front is the Go router,
 	// whose memory is sampled too.
@@ -71,7 +71,7 @@ func alive(t *target, ps *processes) error {
 // processes of its own, so that the memory and CPU time measured in its
 // turns are its own: a Go process keeps the memory a busier turn made it
 // grow for minutes after.
-func (r *runner) startTargets(ctx context.Context, ds []*Dataset, names []string) ([]*target, error) {
+func (r *runner) startTargets(ctx context.Context, ds []*dataset, names []string) ([]*target, error) {
 	d := ds[0]
 	var ts []*target
 	for _, name := range names {
@@ -88,7 +88,7 @@ func (r *runner) startTargets(ctx context.Context, ds []*Dataset, names []string
 			t.url, t.door, err = serve(r.startCeiling(ctx, "Reads", d))
 		case "range":
 			if t, err = r.shardTarget(ctx, "range", "range", d); err == nil {
-				t.label, t.span = fmt.Sprintf("shard (%s), %s-line ranges", d.Name(), fmtCount(rangeLines)), rangeLines
+				t.label, t.span = fmt.Sprintf("shard (%s), %s-line ranges", d.name(), fmtCount(rangeLines)), rangeLines
 			}
 		case "nginx", "router", "nginx3", "router3", "nginx1000", "router1000":
 			t, err = r.doorTarget(ctx, name, d)
@@ -101,7 +101,7 @@ func (r *runner) startTargets(ctx context.Context, ds []*Dataset, names []string
 			continue
 		}
 		for _, other := range ds[1:] {
-			t, err := r.shardTarget(ctx, "shard@"+other.Name(), "shard-"+other.Name(), other)
+			t, err := r.shardTarget(ctx, "shard@"+other.name(), "shard-"+other.name(), other)
 			if err != nil {
 				return nil, err
 			}
@@ -112,12 +112,12 @@ func (r *runner) startTargets(ctx context.Context, ds []*Dataset, names []string
 }
 
 // shardTarget is a shard over the whole of d, asked directly.
-func (r *runner) shardTarget(ctx context.Context, name, proc string, d *Dataset) (*target, error) {
+func (r *runner) shardTarget(ctx context.Context, name, proc string, d *dataset) (*target, error) {
 	s, err := r.startShard(ctx, proc, d, 1, d.Lines)
 	if err != nil {
 		return nil, err
 	}
-	return &target{name: name, label: "shard (" + d.Name() + ")", url: s.url, dataset: d, shards: []*process{s.proc}}, nil
+	return &target{name: name, label: "shard (" + d.name() + ")", url: s.url, dataset: d, shards: []*process{s.proc}}, nil
 }
 
 // doorShards is how many shards the manifest of a front-door target
@@ -139,7 +139,7 @@ const maxDoorProcs = 3
 // doorTarget is nginx or the router in front of the shards its name says
 // (doorShards), served by as many shard processes, at most maxDoorProcs,
 // with a manifest of its own.
-func (r *runner) doorTarget(ctx context.Context, name string, d *Dataset) (*target, error) {
+func (r *runner) doorTarget(ctx context.Context, name string, d *dataset) (*target, error) {
 	t := &target{name: name, dataset: d}
 	n := doorShards(name)
 	procs := min(n, maxDoorProcs)

@@ -79,8 +79,8 @@ function done(summary, latency, requests)
 end
 `))
 
-// Lua returns the script's text.
-func (s luaScript) Lua() string {
+// lua returns the script's text.
+func (s luaScript) lua() string {
 	lines := max(s.Lines, 1)
 	span := min(max(s.Span, 1), lines)
 	var b strings.Builder
@@ -94,9 +94,9 @@ func (s luaScript) Lua() string {
 	return b.String()
 }
 
-// Result is what one load run measured, as the script's done() prints it
+// result is what one load run measured, as the script's done() prints it
 // in JSON, times in nanoseconds.
-type Result struct {
+type result struct {
 	// Requests is the number of responses, Duration how long the run took.
 	Requests int64         `json:"requests"`
 	Duration time.Duration `json:"duration"`
@@ -115,17 +115,17 @@ type Result struct {
 	P999 time.Duration `json:"p999"`
 }
 
-// RPS is the requests per second.
-func (r Result) RPS() float64 {
+// rps is the requests per second.
+func (r result) rps() float64 {
 	if r.Duration <= 0 {
 		return 0
 	}
 	return float64(r.Requests) / r.Duration.Seconds()
 }
 
-// MBps is the megabytes per second that the responses carried, headers
+// mbps is the megabytes per second that the responses carried, headers
 // included.
-func (r Result) MBps() float64 {
+func (r result) mbps() float64 {
 	if r.Duration <= 0 {
 		return 0
 	}
@@ -133,7 +133,7 @@ func (r Result) MBps() float64 {
 }
 
 // add adds o's counts, time and latencies to r's.
-func (r *Result) add(o Result) {
+func (r *result) add(o result) {
 	r.Requests += o.Requests
 	r.Duration += o.Duration
 	r.Bytes += o.Bytes
@@ -147,25 +147,25 @@ func (r *Result) add(o Result) {
 	r.P999 += o.P999
 }
 
-// Errors is every failed request: bad statuses and socket errors.
-func (r Result) Errors() int64 { return r.Status + r.Connect + r.Read + r.Write + r.Timeout }
+// errors is every failed request: bad statuses and socket errors.
+func (r result) errors() int64 { return r.Status + r.Connect + r.Read + r.Write + r.Timeout }
 
 // errNoResult reports wrk output without the script's result line.
 var errNoResult = errors.New("wrk printed no result line")
 
 // parseWrk reads the result line that the script's done() printed among
 // wrk's output.
-func parseWrk(out string) (Result, error) {
+func parseWrk(out string) (result, error) {
 	for _, line := range strings.Split(out, "\n") {
 		if js, ok := strings.CutPrefix(line, resultPrefix+" "); ok {
-			var r Result
+			var r result
 			if err := json.Unmarshal([]byte(js), &r); err != nil {
-				return Result{}, fmt.Errorf("wrk result %s: %w", js, err)
+				return result{}, fmt.Errorf("wrk result %s: %w", js, err)
 			}
 			return r, nil
 		}
 	}
-	return Result{}, errNoResult
+	return result{}, errNoResult
 }
 
 // wrkCmd runs wrk against one URL.
@@ -181,8 +181,8 @@ type wrkCmd struct {
 	Script string
 }
 
-// Args are wrk's arguments for a run of d against url.
-func (w wrkCmd) Args(url string, d time.Duration) []string {
+// args are wrk's arguments for a run of d against url.
+func (w wrkCmd) args(url string, d time.Duration) []string {
 	return []string{
 		"-t", strconv.Itoa(max(w.Threads, 1)),
 		"-c", strconv.Itoa(max(w.Connections, w.Threads, 1)),
@@ -199,16 +199,16 @@ func wholeSeconds(d time.Duration) string {
 	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10) + "s"
 }
 
-// Run runs wrk for d against url and returns what it measured and the
+// run runs wrk for d against url and returns what it measured and the
 // CPU time wrk used. It kills wrk when ctx ends, and in any case a while
 // after d has passed.
-func (w wrkCmd) Run(ctx context.Context, url string, d time.Duration) (Result, time.Duration, error) {
+func (w wrkCmd) run(ctx context.Context, url string, d time.Duration) (result, time.Duration, error) {
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
-		return Result{}, 0, fmt.Errorf("wrk: %s: load goes to 127.0.0.1 only", url)
+		return result{}, 0, fmt.Errorf("wrk: %s: load goes to 127.0.0.1 only", url)
 	}
 	ctx, cancel := context.WithTimeout(ctx, d+w.Timeout+30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, w.Path, w.Args(url, d)...)
+	cmd := exec.CommandContext(ctx, w.Path, w.args(url, d)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -216,14 +216,14 @@ func (w wrkCmd) Run(ctx context.Context, url string, d time.Duration) (Result, t
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return Result{}, 0, fmt.Errorf("wrk: %w", context.Cause(ctx))
+			return result{}, 0, fmt.Errorf("wrk: %w", context.Cause(ctx))
 		}
-		return Result{}, 0, fmt.Errorf("wrk %s: %w: %s", url, err, strings.TrimSpace(errOut.String()+out.String()))
+		return result{}, 0, fmt.Errorf("wrk %s: %w: %s", url, err, strings.TrimSpace(errOut.String()+out.String()))
 	}
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	r, err := parseWrk(out.String())
 	if err != nil {
-		return Result{}, 0, fmt.Errorf("wrk %s: %w:\n%s%s", url, err, out.String(), errOut.String())
+		return result{}, 0, fmt.Errorf("wrk %s: %w:\n%s%s", url, err, out.String(), errOut.String())
 	}
 	return r, cpu, nil
 }

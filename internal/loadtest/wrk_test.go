@@ -19,7 +19,7 @@ import (
 )
 
 func TestScriptLua(t *testing.T) {
-	lua := luaScript{Lines: 4_567_890, Seed: 42}.Lua()
+	lua := luaScript{Lines: 4_567_890, Seed: 42}.lua()
 	for _, want := range []string{
 		"local lines, pool, seed = 4567890, 100000, 42",
 		"function setup(thread)", "function init(args)", "function request()", "function done(summary, latency, requests)",
@@ -28,7 +28,7 @@ func TestScriptLua(t *testing.T) {
 	} {
 		assert.Contains(t, lua, want)
 	}
-	assert.Contains(t, luaScript{}.Lua(), "local lines, pool, seed = 1, ", "at least one line")
+	assert.Contains(t, luaScript{}.lua(), "local lines, pool, seed = 1, ", "at least one line")
 }
 
 // TestWrkRunsTheScript runs the real wrk with the script against a test
@@ -51,13 +51,13 @@ func TestWrkRunsTheScript(t *testing.T) {
 	}))
 	defer srv.Close()
 	script := filepath.Join(t.TempDir(), "s.lua")
-	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 1000, Seed: 1}.Lua()), 0o644))
+	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 1000, Seed: 1}.lua()), 0o644))
 	w := wrkCmd{Path: bin, Threads: 2, Connections: 4, Timeout: 2 * time.Second, Script: script}
-	r, cpu, err := w.Run(context.Background(), srv.URL, time.Second)
+	r, cpu, err := w.run(context.Background(), srv.URL, time.Second)
 	require.NoError(t, err)
 	assert.Positive(t, cpu, "wrk's CPU time")
 	assert.Positive(t, r.Requests)
-	assert.Zero(t, r.Errors())
+	assert.Zero(t, r.errors())
 	assert.Positive(t, r.P999)
 	mu.Lock()
 	defer mu.Unlock()
@@ -81,12 +81,12 @@ func TestParseWrk(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(480000), r.Requests)
 	assert.Equal(t, 10*time.Second, r.Duration)
-	assert.InDelta(t, 48000, r.RPS(), 0.001)
+	assert.InDelta(t, 48000, r.rps(), 0.001)
 	assert.Equal(t, int64(157286400), r.Bytes)
 	assert.Equal(t, int64(12), r.Status)
 	assert.Equal(t, int64(3), r.Read)
 	assert.Equal(t, int64(5), r.Timeout)
-	assert.Equal(t, int64(20), r.Errors())
+	assert.Equal(t, int64(20), r.errors())
 	assert.Equal(t, 19*time.Millisecond, r.P50)
 	assert.Equal(t, 61*time.Millisecond, r.P99)
 	assert.Equal(t, 150*time.Millisecond, r.P999)
@@ -97,38 +97,38 @@ func TestParseWrkErrors(t *testing.T) {
 	assert.ErrorIs(t, err, errNoResult)
 	_, err = parseWrk(strings.Replace(wrkOutput, `"status":12`, `"status":x`, 1))
 	assert.ErrorContains(t, err, `"status":x`)
-	var zero Result
-	assert.Zero(t, zero.RPS(), "no division by a zero duration")
+	var zero result
+	assert.Zero(t, zero.rps(), "no division by a zero duration")
 }
 
 func TestWrkArgs(t *testing.T) {
 	w := wrkCmd{Path: "wrk", Threads: 2, Connections: 1000, Timeout: 2 * time.Second, Script: "/s.lua"}
 	assert.Equal(t, []string{"-t", "2", "-c", "1000", "-d", "10s", "--timeout", "2s", "-s", "/s.lua", "http://127.0.0.1:1"},
-		w.Args("http://127.0.0.1:1", 10*time.Second))
+		w.args("http://127.0.0.1:1", 10*time.Second))
 	// wrk takes whole seconds; a part of one rounds up.
-	assert.Contains(t, w.Args("u", 1500*time.Millisecond), "2s")
-	assert.Contains(t, w.Args("u", 100*time.Millisecond), "1s")
+	assert.Contains(t, w.args("u", 1500*time.Millisecond), "2s")
+	assert.Contains(t, w.args("u", 100*time.Millisecond), "1s")
 	// Never fewer connections than threads.
-	assert.Equal(t, "4", wrkCmd{Threads: 4, Connections: 1}.Args("u", time.Second)[3])
+	assert.Equal(t, "4", wrkCmd{Threads: 4, Connections: 1}.args("u", time.Second)[3])
 }
 
 func TestWrkLoadsOnlyLoopback(t *testing.T) {
-	_, _, err := wrkCmd{Path: "/bin/false"}.Run(context.Background(), "http://10.0.0.1:80", time.Second)
+	_, _, err := wrkCmd{Path: "/bin/false"}.run(context.Background(), "http://10.0.0.1:80", time.Second)
 	assert.ErrorContains(t, err, "127.0.0.1 only")
-	_, err = fixedRate{Rate: 1, Duration: time.Second}.Run(context.Background(), "http://example.com")
+	_, err = fixedRate{Rate: 1, Duration: time.Second}.run(context.Background(), "http://example.com")
 	assert.ErrorContains(t, err, "127.0.0.1 only")
 }
 
 func TestScriptLuaRanges(t *testing.T) {
-	lua := luaScript{Lines: 4_567_890, Span: 1000, Seed: 42}.Lua()
+	lua := luaScript{Lines: 4_567_890, Span: 1000, Seed: 42}.lua()
 	for _, want := range []string{
 		"local span = 1000", "local lines, pool, seed = 4567890, 100000, 42",
 		"local a = math.random(1, lines - span + 1)", `"GET /lines/" .. a .. ".." .. (a + span - 1) .. tail`,
 	} {
 		assert.Contains(t, lua, want)
 	}
-	assert.NotContains(t, luaScript{Lines: 10, Span: 1}.Lua(), "span", "a span of one line is a single line")
-	assert.Contains(t, luaScript{Lines: 10, Span: 50}.Lua(), "local span = 10", "no longer than the file")
+	assert.NotContains(t, luaScript{Lines: 10, Span: 1}.lua(), "span", "a span of one line is a single line")
+	assert.Contains(t, luaScript{Lines: 10, Span: 50}.lua(), "local span = 10", "no longer than the file")
 }
 
 // TestWrkRunsTheRangeScript runs the real wrk with a range script: every
@@ -152,9 +152,9 @@ func TestWrkRunsTheRangeScript(t *testing.T) {
 	}))
 	defer srv.Close()
 	script := filepath.Join(t.TempDir(), "s.lua")
-	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 5000, Span: 1000, Seed: 1}.Lua()), 0o644))
+	require.NoError(t, os.WriteFile(script, []byte(luaScript{Lines: 5000, Span: 1000, Seed: 1}.lua()), 0o644))
 	w := wrkCmd{Path: bin, Threads: 1, Connections: 2, Timeout: 2 * time.Second, Script: script}
-	r, _, err := w.Run(context.Background(), srv.URL, time.Second)
+	r, _, err := w.run(context.Background(), srv.URL, time.Second)
 	require.NoError(t, err)
 	assert.Positive(t, r.Requests)
 	mu.Lock()
