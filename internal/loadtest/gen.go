@@ -53,20 +53,15 @@ func lineLength(r *rand.Rand) int {
 	}
 }
 
-// newRand is the generator's source of randomness: PCG, whose output is
-// fixed by the Go specification of math/rand/v2, so the same seed gives
-// the same file with any Go version.
-func newRand(seed uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-}
-
 // generate writes exactly size bytes of text lines to w and returns the
 // number of lines: the same bytes for the same size and seed. Lengths
 // follow lineLength; one line in a hundred ends with "\r\n"; the last line
 // is cut to fit and still ends with '\n'. progress, if not nil, is called
 // now and then with the bytes written so far.
 func generate(ctx context.Context, w io.Writer, size int64, seed uint64, progress func(done int64)) (lines int64, err error) {
-	r := newRand(seed)
+	// PCG's output is fixed by the Go specification of math/rand/v2, so
+	// the same seed gives the same file with any Go version.
+	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	text := make([]byte, 0, textSize+16)
 	for len(text) < textSize {
 		text = append(text, words[r.IntN(len(words))]...)
