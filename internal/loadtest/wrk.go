@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,52 +33,12 @@ type luaScript struct {
 // parseWrk reads.
 const resultPrefix = "@@lines-bench"
 
-// luaTemplate is the script. Each thread draws a pool of 100,000 requests
-// before the run and then sends them in turn, so that drawing and
-// formatting them costs wrk nothing while it measures.
-var luaTemplate = template.Must(template.New("lua").Parse(`{{if gt .Span 1 -}}
--- Written by lines bench: GET /lines/A..B, {{.Span}} lines from A drawn uniformly from 1..{{.Lines}}-{{.Span}}+1.
-local span = {{.Span}}
-{{else -}}
--- Written by lines bench: GET /lines/N for N drawn uniformly from 1..{{.Lines}}.
-{{end -}}
-local lines, pool, seed = {{.Lines}}, 100000, {{.Seed}}
-local threads = 0
+// luaTemplate is the script, in wrk.lua.tmpl.
+//
+//go:embed wrk.lua.tmpl
+var luaText string
 
-function setup(thread)
-  threads = threads + 1
-  thread:set("thread_id", threads)
-end
-
-local requests, i = {}, 0
-
-function init(args)
-  math.randomseed(seed + 7919 * (thread_id or 0))
-  -- Built by hand: wrk.format costs more per request, and a pool is
-  -- built before every turn. Lua writes integers below 1e14 as such.
-  local tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n\r\n"
-  for k = 1, pool do
-{{- if gt .Span 1}}
-    local a = math.random(1, lines - span + 1)
-    requests[k] = "GET /lines/" .. a .. ".." .. (a + span - 1) .. tail
-{{- else}}
-    requests[k] = "GET /lines/" .. math.random(1, lines) .. tail
-{{- end}}
-  end
-end
-
-function request()
-  i = i % pool + 1
-  return requests[i]
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('{{.Prefix}} {"requests":%d,"duration":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p99":%d,"p999":%d}\n',
-    summary.requests, summary.duration * 1000, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50) * 1000, latency:percentile(99) * 1000, latency:percentile(99.9) * 1000))
-end
-`))
+var luaTemplate = template.Must(template.New("lua").Parse(luaText))
 
 // lua returns the script's text.
 func (s luaScript) lua() string {
