@@ -33,7 +33,8 @@ type luaScript struct {
 // parseWrk reads.
 const resultPrefix = "@@lines-bench"
 
-// luaTemplate is the script, in wrk.lua.tmpl.
+// luaText is the script's template, wrk.lua.tmpl; luaTemplate is it
+// parsed, once.
 //
 //go:embed wrk.lua.tmpl
 var luaText string
